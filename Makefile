@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine:  make demo  and  make test
+VENV ?= $(HOME)/comfy/venv
+PYTHON ?= $(VENV)/bin/python
+export COMFYUI_PATH ?= $(HOME)/comfy/ComfyUI
+export VENV
+
+.PHONY: setup test test-unit test-comfy test-browser demo lint typecheck bench layouts
+
+setup:
+	@tools/setup_env.sh
+
+test: setup
+	$(PYTHON) -m pytest tests -q
+
+test-unit: setup
+	$(PYTHON) -m pytest tests/unit -q
+
+test-comfy: setup
+	$(PYTHON) -m pytest tests/comfy -q
+
+test-browser: setup
+	$(PYTHON) -m pytest tests/browser -q
+
+demo: setup
+	$(PYTHON) -m wan22 demo --python $(PYTHON)
+
+lint: setup
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy
+
+bench: setup
+	$(PYTHON) bench/run_all.py
+
+layouts:
+	$(PYTHON) tools/gen_layouts.py

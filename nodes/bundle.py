@@ -1,0 +1,129 @@
+"""Wan22BundleLoader: everything a Wan 2.2 mode needs, through ComfyUI's own loaders."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import folder_paths
+from comfy_api.latest import io
+
+from ..wan22.bundle_spec import AUTO, BUNDLE_INPUTS, EXPERT_INPUTS, Resolved, resolve_bundle
+from ..wan22.errors import PlanError
+from ..wan22.routing import MODES
+from . import loading
+from .types import CATEGORY, Bundle
+
+log = logging.getLogger("wan22")
+WEIGHT_DTYPES = ["default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"]
+
+
+class Wan22Bundle:
+    """What the loader hands the router: the resolved files, the shared models, and the
+    experts, which are loaded only when the router asks for them (by role)."""
+
+    def __init__(self, mode: str, files: dict[str, Resolved], weight_dtype: str,
+                 clip: Any, vae: Any, clip_vision: Any, audio_encoder: Any) -> None:
+        self.mode = mode
+        self.files = files
+        self.weight_dtype = weight_dtype
+        self.clip = clip
+        self.vae = vae
+        self.clip_vision = clip_vision
+        self.audio_encoder = audio_encoder
+        self._experts: dict[str, Any] = {}
+
+    def expert_file(self, role: str) -> str:
+        if role not in self.files:
+            raise PlanError(
+                f"the bundle was loaded for mode '{self.mode}' and has no '{role}' model: "
+                f"set Wan22BundleLoader's mode to match Wan22ModeRouter's"
+            )
+        return self.files[role].name
+
+    def expert(self, role: str) -> Any:
+        if role not in self._experts:
+            self._experts[role] = loading.diffusion_model(self.expert_file(role), self.weight_dtype)
+        return self._experts[role]
+
+    def describe(self) -> dict[str, str]:
+        return {role: r.name for role, r in self.files.items()}
+
+
+def _listings() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    folders = {i.folder for i in BUNDLE_INPUTS}
+    listings = {f: loading.list_files(f) for f in folders}
+    dirs = {}
+    for f in folders:
+        try:
+            dirs[f] = folder_paths.get_folder_paths(f)
+        except KeyError:
+            dirs[f] = []
+    return listings, dirs
+
+
+class Wan22BundleLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        listings, _ = _listings()
+        inputs: list[io.Input] = [
+            io.Combo.Input("mode", options=list(MODES), default="i2v",
+                           tooltip="i2v: image to video (two experts) · t2v: text to video (two experts) · "
+                                   "s2v: sound to video · animate: character animation"),
+        ]
+        for spec in BUNDLE_INPUTS:
+            inputs.append(io.Combo.Input(spec.name, options=[AUTO, *listings.get(spec.folder, [])], default=AUTO,
+                                         tooltip=spec.tooltip))
+        inputs.append(io.Combo.Input("weight_dtype", options=WEIGHT_DTYPES, default="default", advanced=True,
+                                     tooltip="As UNETLoader. Keep 'default' for *_fp8_scaled files."))
+        return io.Schema(
+            node_id="Wan22BundleLoader",
+            display_name="Wan 2.2 Bundle Loader",
+            category=CATEGORY,
+            description="Loads what a Wan 2.2 mode needs through ComfyUI's own loaders: umT5 (CLIPLoader type wan), "
+                        "the Wan 2.1 VAE, CLIP vision (animate only), wav2vec2 (s2v only). The experts load lazily "
+                        "when Wan22ModeRouter asks for them. A missing file fails before anything runs, with every "
+                        "missing file, its folder and the closest existing name.",
+            search_aliases=["wan loader", "wan 2.2", "wan22 models", "load wan"],
+            inputs=inputs,
+            outputs=[
+                Bundle.Output(display_name="bundle"),
+                io.Clip.Output(display_name="clip"),
+                io.Vae.Output(display_name="vae"),
+                io.ClipVision.Output(display_name="clip_vision", tooltip="animate only; empty for other modes"),
+                io.AudioEncoder.Output(display_name="audio_encoder", tooltip="s2v only; empty for other modes"),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, mode: str, high_noise_model: str, low_noise_model: str, model: str,
+                        text_encoder: str, vae: str, clip_vision: str, audio_encoder: str,
+                        weight_dtype: str) -> bool | str:
+        if mode not in MODES:
+            return f"mode '{mode}' is not one of {', '.join(MODES)}"
+        if weight_dtype not in WEIGHT_DTYPES:
+            return f"weight_dtype '{weight_dtype}' is not one of {', '.join(WEIGHT_DTYPES)}"
+        listings, dirs = _listings()
+        values = dict(high_noise_model=high_noise_model, low_noise_model=low_noise_model, model=model,
+                      text_encoder=text_encoder, vae=vae, clip_vision=clip_vision, audio_encoder=audio_encoder)
+        try:
+            resolve_bundle(mode, values, listings, dirs)
+        except ValueError as e:
+            return str(e)
+        return True
+
+    @classmethod
+    def execute(cls, mode: str, high_noise_model: str, low_noise_model: str, model: str, text_encoder: str,
+                vae: str, clip_vision: str, audio_encoder: str, weight_dtype: str = "default") -> io.NodeOutput:
+        listings, dirs = _listings()
+        values = dict(high_noise_model=high_noise_model, low_noise_model=low_noise_model, model=model,
+                      text_encoder=text_encoder, vae=vae, clip_vision=clip_vision, audio_encoder=audio_encoder)
+        files = resolve_bundle(mode, values, listings, dirs)
+        clip = loading.text_encoder(files["text_encoder"].name)
+        vae_obj = loading.vae(files["vae"].name)
+        cv = loading.clip_vision(files["clip_vision"].name) if "clip_vision" in files else None
+        ae = loading.audio_encoder(files["audio_encoder"].name) if "audio_encoder" in files else None
+        experts = {role: r for role, r in files.items() if r.input in EXPERT_INPUTS}
+        bundle = Wan22Bundle(mode, experts, weight_dtype, clip, vae_obj, cv, ae)
+        log.info("Wan22BundleLoader %s: %s (experts load on demand)", mode, ", ".join(r.name for r in files.values()))
+        return io.NodeOutput(bundle, clip, vae_obj, cv, ae)

@@ -1,0 +1,94 @@
+"""HTTP routes under /wan22/. They take no filesystem path from the client: the inventory looks
+only at ComfyUI's configured model folders, and the plan is pure computation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from ..wan22.errors import Wan22Error
+from ..wan22.routing import MODES, PRESETS, WORKFLOW_IDS, Overrides, make_plan
+
+log = logging.getLogger("wan22")
+MAX_PARAM_LEN = 64
+INVENTORY_PARAMS = {"workflow", "strict"}
+PLAN_PARAMS = {"mode", "preset", "steps", "cfg", "shift", "split_step", "sampler", "scheduler", "relight", "lora_strength"}
+
+
+def _bad(msg: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": msg}, status=status)
+
+
+def _check_params(request: web.Request, allowed: set[str]) -> str | None:
+    for k, v in request.query.items():
+        if k not in allowed:
+            return f"unknown parameter '{k[:MAX_PARAM_LEN]}': this route takes {', '.join(sorted(allowed))}" + (
+                " (it never takes a path: it inspects ComfyUI's configured model folders only)" if "path" in k.lower() or "root" in k.lower() or "dir" in k.lower() else "")
+        if len(k) > MAX_PARAM_LEN or len(v) > MAX_PARAM_LEN:
+            return f"parameter '{k[:MAX_PARAM_LEN]}' is too long (limit {MAX_PARAM_LEN} characters)"
+    return None
+
+
+def _num(request: web.Request, name: str, kind: type) -> Any:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise Wan22Error(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+
+
+async def get_inventory(request: web.Request) -> web.Response:
+    err = _check_params(request, INVENTORY_PARAMS)
+    if err:
+        return _bad(err)
+    workflows = request.query.getall("workflow", [])
+    unknown = [w for w in workflows if w not in WORKFLOW_IDS]
+    if unknown:
+        return _bad(f"unknown workflow '{unknown[0]}': use one of {', '.join(WORKFLOW_IDS)}")
+    from .inventory_node import apply_strict, inventory_report
+
+    report = await asyncio.get_running_loop().run_in_executor(None, inventory_report)
+    if request.query.get("strict", "").lower() in ("1", "true", "yes"):
+        apply_strict(report)
+    body = report.as_dict()
+    body["ready"] = report.ready(workflows or None)
+    body["summary"] = report.summary_line()
+    return web.json_response(body)
+
+
+async def get_plan(request: web.Request) -> web.Response:
+    err = _check_params(request, PLAN_PARAMS)
+    if err:
+        return _bad(err)
+    mode = request.query.get("mode", "")
+    preset = request.query.get("preset", "")
+    if mode not in MODES:
+        return _bad(f"mode must be one of {', '.join(MODES)}")
+    if preset not in PRESETS:
+        return _bad(f"preset must be one of {', '.join(PRESETS)}")
+    try:
+        ov = Overrides(steps=_num(request, "steps", int) or None, cfg=_num(request, "cfg", float) or None,
+                       shift=_num(request, "shift", float) or None, split_step=_num(request, "split_step", int),
+                       sampler=request.query.get("sampler") or None, scheduler=request.query.get("scheduler") or None,
+                       lora_strength=_num(request, "lora_strength", float) or None,
+                       relight=request.query.get("relight", "true").lower() not in ("0", "false", "no"))
+        if ov.sampler == "auto":
+            ov.sampler = None
+        if ov.scheduler == "auto":
+            ov.scheduler = None
+        if ov.split_step is not None and ov.split_step < 0:
+            ov.split_step = None
+        plan = make_plan(mode, preset, ov)
+    except Wan22Error as e:
+        return _bad(str(e))
+    return web.json_response(plan.as_dict())
+
+
+def register(routes: web.RouteTableDef) -> None:
+    routes.get("/wan22/inventory")(get_inventory)
+    routes.get("/wan22/plan")(get_plan)

@@ -1,0 +1,146 @@
+"""Test tiers: unit (no ComfyUI), comfy (real ComfyUI on CPU, tiny weights), browser.
+
+The comfy and browser tiers find ComfyUI through COMFYUI_PATH, else ~/comfy/ComfyUI. Without
+it they are skipped as a whole, with one explicit reason in the header and on every skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE / "comfy"))
+
+from harness import Server, find_comfyui, free_port, make_base, write_yaml  # noqa: E402
+
+COMFYUI, COMFY_MISSING = find_comfyui()
+SKIP_COMFY = f"ComfyUI tier skipped: {COMFY_MISSING}"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if COMFYUI is None:
+        return ["", "!" * 78, f"!! {SKIP_COMFY}", "!" * 78, ""]
+    return [f"ComfyUI for the comfy/browser tiers: {COMFYUI}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).resolve().relative_to(HERE).parts
+        tier = parts[0] if parts else ""
+        if tier == "comfy":
+            item.add_marker(pytest.mark.comfy)
+        if tier == "browser":
+            item.add_marker(pytest.mark.browser)
+        if tier in ("comfy", "browser") and COMFYUI is None:
+            item.add_marker(pytest.mark.skip(reason=SKIP_COMFY))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and "comfy_server" in getattr(item, "fixturenames", ()):
+        server = item.funcargs.get("comfy_server") if hasattr(item, "funcargs") else None
+        if server is not None:
+            rep.sections.append(("ComfyUI server log (tail)", server.log_tail(120)))
+
+
+@pytest.fixture(scope="session")
+def comfyui_path() -> Path:
+    if COMFYUI is None:
+        pytest.skip(SKIP_COMFY)
+    return COMFYUI
+
+
+@pytest.fixture(scope="session")
+def demo_volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user's volume as tiny stand-ins, plus the T2V files (for the t2v workflows)."""
+    from wan22.demo_volume import make_demo_volume
+
+    root = tmp_path_factory.mktemp("volume")
+    make_demo_volume(str(root), with_t2v=True)
+    return root
+
+
+def _start_image(path: Path, size: int = 64) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    y, x = np.mgrid[0:size, 0:size]
+    img = np.stack([x * 4 % 256, y * 4 % 256, (x + y) * 2 % 256], -1).astype("uint8")
+    img = np.clip(img.astype(int) + rng.randint(-8, 8, img.shape), 0, 255).astype("uint8")
+    Image.fromarray(img).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def comfy_server(comfyui_path: Path, demo_volume: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    base = make_base(tmp_path_factory.mktemp("comfy_base"))
+    yaml_path = write_yaml(base / "extra_model_paths.yaml", demo_volume)
+    _start_image(base / "input" / "wan22_start.png")
+    server = Server(comfyui=comfyui_path, base=base, yaml=yaml_path, port=free_port(), log_path=base / "server.log")
+    try:
+        server.start()
+    except Exception:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+class InProcess:
+    """ComfyUI imported into the test process, folders pointed at the demo volume."""
+
+    def __init__(self, comfyui: Path, volume: Path) -> None:
+        if str(comfyui) not in sys.path:
+            sys.path.insert(0, str(comfyui))
+        import comfy.cli_args
+
+        comfy.cli_args.args.cpu = True
+        import folder_paths
+
+        for key in ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras", "datasets"):
+            folder_paths.add_model_folder_path(key, str(volume / key), is_default=True)
+        import nodes
+
+        asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+        ok = asyncio.run(nodes.load_custom_node(str(REPO), module_parent="custom_nodes"))
+        assert ok, "the pack failed to load in-process (see log)"
+        self.nodes = nodes
+        self.folder_paths = folder_paths
+        self.volume = volume
+        self.pack = sys.modules[str(REPO).replace(".", "_x_")]
+
+    def capture_logs(self) -> list[str]:
+        logs: list[str] = []
+
+        class H(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                logs.append(record.getMessage())
+
+        logging.getLogger().addHandler(H())
+        logging.getLogger().setLevel(logging.INFO)
+        return logs
+
+
+@pytest.fixture(scope="session")
+def comfy_inproc(comfyui_path: Path, demo_volume: Path) -> InProcess:
+    return InProcess(comfyui_path, demo_volume)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    os.environ.setdefault("DO_NOT_TRACK", "1")

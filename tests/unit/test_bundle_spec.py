@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+
+from wan22.bundle_spec import resolve_bundle, resolve_lora
+from wan22.catalog import BY_ROLE
+from wan22.errors import MissingFilesError
+
+FULL = {
+    "diffusion_models": [BY_ROLE[r].name for r in ("i2v_high", "i2v_low", "s2v", "animate")],
+    "text_encoders": [BY_ROLE["text_encoder"].name],
+    "vae": [BY_ROLE["vae"].name],
+    "clip_vision": [BY_ROLE["clip_vision"].name],
+    "audio_encoders": [BY_ROLE["audio_encoder"].name],
+}
+
+
+@pytest.mark.parametrize("mode,roles", [
+    ("i2v", {"i2v_high", "i2v_low", "text_encoder", "vae"}),
+    ("s2v", {"s2v", "text_encoder", "vae", "audio_encoder"}),
+    ("animate", {"animate", "text_encoder", "vae", "clip_vision"}),
+])
+def test_each_mode_loads_what_it_needs_and_nothing_more(mode: str, roles: set[str]) -> None:
+    got = resolve_bundle(mode, {}, FULL)
+    assert set(got) == roles
+    assert "clip_vision" not in resolve_bundle("i2v", {}, FULL)  # Wan 2.2 I2V has no CLIP vision
+
+
+def test_every_missing_file_in_one_message_with_folder_and_closest() -> None:
+    listings = dict(FULL, diffusion_models=["Wan2.2/wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors"], vae=["wan_2.1_VAE.safetensors"])
+    with pytest.raises(MissingFilesError) as e:
+        resolve_bundle("i2v", {}, listings, {"diffusion_models": ["/v/models/unet", "/v/models/diffusion_models"]})
+    msg = str(e.value)
+    assert "cannot find 3 file(s)" in msg
+    assert "high_noise_model" in msg and "low_noise_model" in msg and "vae:" in msg
+    assert "/v/models/diffusion_models" in msg
+    assert "'Wan2.2/wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors'" in msg  # sub-folder copy found as closest
+    assert "'wan_2.1_VAE.safetensors'" in msg
+    assert "huggingface.co" in msg
+
+
+def test_explicit_choice_is_used() -> None:
+    listings = dict(FULL, diffusion_models=FULL["diffusion_models"] + ["my_high.safetensors"])
+    got = resolve_bundle("i2v", {"high_noise_model": "my_high.safetensors"}, listings)
+    assert got["i2v_high"].name == "my_high.safetensors"
+
+
+def test_missing_lora_line() -> None:
+    assert resolve_lora("a.safetensors", ["a.safetensors"]) is None
+    line = resolve_lora(BY_ROLE["lora_t2v_low"].name, [BY_ROLE["lora_t2v_high"].name])
+    assert line is not None and "closest existing" in line and "download" in line

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent environment set-up for `make test` / `make demo` on a fresh machine.
+# Creates or reuses the virtualenv $VENV and installs torch/torchvision/torchaudio at versions
+# that work together on CPU, ComfyUI's requirements (when a checkout is present, pinned to
+# those torch versions) and this pack's requirements. Skips everything when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-$HOME/comfy/venv}"
+COMFY="${COMFYUI_PATH:-$HOME/comfy/ComfyUI}"
+BOOT="${PYTHON_BOOTSTRAP:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating virtualenv $VENV"
+  "$BOOT" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+constraints="$VENV/wan22-constraints.txt"
+printf 'torch==2.9.1\ntorchvision==0.24.1\ntorchaudio==2.9.1\n' > "$constraints"
+
+inputs=$(cat requirements.txt requirements-dev.txt "$constraints" 2>/dev/null; [ -f "$COMFY/requirements.txt" ] && cat "$COMFY/requirements.txt"; true)
+stamp="$VENV/.wan22-setup-$(printf '%s' "$inputs" | sha1sum | cut -c1-16)"
+if [ -f "$stamp" ]; then
+  exit 0
+fi
+pip() { "$PY" -m pip --disable-pip-version-check -q "$@"; }
+if ! "$PY" -c "import torch, torchvision, torchaudio" 2>/dev/null; then
+  echo "[setup] installing torch 2.9.1 + torchvision 0.24.1 + torchaudio 2.9.1 (several GB, a few minutes)"
+  pip install torch==2.9.1 torchvision==0.24.1
+  pip install torch==2.9.1 'torchaudio==2.9.*'
+fi
+if [ -f "$COMFY/requirements.txt" ]; then
+  echo "[setup] installing ComfyUI requirements from $COMFY (torch pinned)"
+  pip install -c "$constraints" -r "$COMFY/requirements.txt"
+else
+  echo "[setup] no ComfyUI at $COMFY: ComfyUI-dependent test tiers will be skipped"
+fi
+pip install -c "$constraints" -r requirements.txt -r requirements-dev.txt
+touch "$stamp"
+echo "[setup] environment ready: $VENV"

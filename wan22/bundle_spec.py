@@ -1,0 +1,116 @@
+"""What Wan22BundleLoader loads for each mode, and the one error that lists every missing file.
+
+ComfyUI-free: the node passes in the folder listings (folder_paths.get_filename_list) and the
+search directories, so this is testable without ComfyUI.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .catalog import BY_ROLE
+from .errors import MissingFilesError
+from .routing import MODES
+
+AUTO = "auto"
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class BundleInput:
+    name: str
+    folder: str
+    roles: Mapping[str, str]  # mode -> catalog role (modes that do not use the input are absent)
+    tooltip: str
+
+
+BUNDLE_INPUTS: tuple[BundleInput, ...] = (
+    BundleInput("high_noise_model", "diffusion_models", {"i2v": "i2v_high", "t2v": "t2v_high"},
+                "i2v/t2v: the high-noise expert (runs the first, noisiest steps). 'auto' = the standard file name for the mode."),
+    BundleInput("low_noise_model", "diffusion_models", {"i2v": "i2v_low", "t2v": "t2v_low"},
+                "i2v/t2v: the low-noise expert (runs the remaining steps). 'auto' = the standard file name for the mode."),
+    BundleInput("model", "diffusion_models", {"s2v": "s2v", "animate": "animate"},
+                "s2v/animate: the single diffusion model. 'auto' = the standard file name for the mode."),
+    BundleInput("text_encoder", "text_encoders", dict.fromkeys(MODES, "text_encoder"),
+                "umT5-XXL, loaded with CLIPLoader type 'wan'."),
+    BundleInput("vae", "vae", dict.fromkeys(MODES, "vae"),
+                "The Wan 2.1 VAE (every Wan 2.2 14B model uses it; wan2.2_vae is for the 5B model only)."),
+    BundleInput("clip_vision", "clip_vision", {"animate": "clip_vision"},
+                "animate only: CLIP ViT-H. Wan 2.2 I2V does not use CLIP vision."),
+    BundleInput("audio_encoder", "audio_encoders", {"s2v": "audio_encoder"},
+                "s2v only: wav2vec2 large (1024-d)."),
+)
+INPUT_BY_NAME = {i.name: i for i in BUNDLE_INPUTS}
+EXPERT_INPUTS = ("high_noise_model", "low_noise_model", "model")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    role: str
+    input: str
+    folder: str
+    name: str
+
+
+def closest(name: str, options: Sequence[str], n: int = 2) -> list[str]:
+    """Closest existing names, comparing base names too (a file in a sub-folder is listed as
+    'sub/name')."""
+    base = {o.replace("\\", "/").rsplit("/", 1)[-1]: o for o in options}
+    if name in base:
+        return [base[name]]
+    low = {o.lower(): o for o in options}
+    if name.lower() in low:
+        return [low[name.lower()]]
+    hits = difflib.get_close_matches(name, list(base), n=n, cutoff=0.55)
+    return [base[h] for h in hits]
+
+
+def resolve_bundle(mode: str, values: Mapping[str, str], listings: Mapping[str, Sequence[str]],
+                   search_dirs: Mapping[str, Sequence[str]] | None = None) -> dict[str, Resolved]:
+    """role -> Resolved for every file `mode` needs. Raises one MissingFilesError naming every
+    missing file, its input, the folders searched, the closest existing name and the download."""
+    if mode not in MODES:
+        raise MissingFilesError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    out: dict[str, Resolved] = {}
+    missing: list[str] = []
+    for inp in BUNDLE_INPUTS:
+        role = inp.roles.get(mode)
+        if role is None:
+            continue
+        entry = BY_ROLE[role]
+        value = values.get(inp.name, AUTO) or AUTO
+        name = entry.name if value == AUTO else value
+        options = listings.get(inp.folder, ())
+        if name in options:
+            out[role] = Resolved(role, inp.name, inp.folder, name)
+            continue
+        where = ", ".join((search_dirs or {}).get(inp.folder, ())) or f"ComfyUI's '{inp.folder}' folders"
+        near = [c for c in closest(name, options) if c != name]
+        line = f"{inp.name}: '{name}' is not in {inp.folder} ({where})"
+        if near:
+            line += f"; closest existing: {', '.join(repr(c) for c in near)} (select it in '{inp.name}', or rename/move the file)"
+        if value == AUTO:
+            line += f"; download: {entry.url}"
+        missing.append(line)
+    if missing:
+        raise MissingFilesError(
+            f"Wan22BundleLoader (mode {mode}) cannot find {len(missing)} file(s):\n- " + "\n- ".join(missing)
+            + "\nRun `python -m wan22 inventory` (or the Wan 2.2 Volume Inventory node) for a full report."
+        )
+    return out
+
+
+def resolve_lora(name: str, listing: Sequence[str]) -> str | None:
+    """None when the LoRA exists; otherwise the message line for it."""
+    if name in listing:
+        return None
+    near = [c for c in closest(name, listing) if c != name]
+    entry = next((f for f in BY_ROLE.values() if f.name == name), None)
+    line = f"LoRA '{name}' is not in loras"
+    if near:
+        line += f"; closest existing: {', '.join(repr(c) for c in near)}"
+    if entry is not None:
+        line += f"; download: {entry.url}"
+    return line

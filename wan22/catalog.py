@@ -1,0 +1,193 @@
+"""Every Wan 2.2 file the pack's modes use: role, ComfyUI folder key, default file name, expected
+size, the header identity that proves what the file is, and where to download it.
+
+The default names are the ones on the user's volume (and in the official ComfyUI templates).
+Where the user's setup document is wrong, the entry's `note` says what is true and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GIB = 1024**3
+MIB = 1024**2
+
+HF_22 = "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files"
+HF_21 = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
+HF_KJ = "https://huggingface.co/Kijai/WanVideo_comfy/resolve/main"
+HF_KJ_FP8 = "https://huggingface.co/Kijai/WanVideo_comfy_fp8_scaled/resolve/main"
+
+
+@dataclass(frozen=True)
+class CatalogFile:
+    role: str
+    name: str
+    folder: str  # ComfyUI folder key (folder_paths), not a directory name
+    kind: str  # expected identity, see wan22.identify
+    description: str
+    size: int | None  # bytes; None when no public figure was found
+    size_exact: bool  # True: the byte count of the published file; False: approximate
+    url: str
+    dim: int | None = None  # expected model width of a real (non stand-in) file
+    loader: str = ""  # the ComfyUI node that loads it
+    note: str = ""  # where the user's setup document is wrong about this file
+    sha256: str | None = None  # published hash, when known (for --verify)
+
+
+EXPERT_NOTE = (
+    "The high-noise and low-noise experts are not 'high motion' and 'subtle motion' variants: "
+    "Wan 2.2 A14B runs the high-noise expert for the early, noisy steps and hands the latent to "
+    "the low-noise expert for the rest. Every I2V/T2V run needs both."
+)
+
+FILES: tuple[CatalogFile, ...] = (
+    CatalogFile(
+        "i2v_high", "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors", "diffusion_models",
+        "wan_dit:i2v22", "Wan 2.2 I2V A14B high-noise expert (early steps)",
+        14_294_742_832, True, f"{HF_22}/diffusion_models/wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors",
+        dim=5120, loader="UNETLoader", note=EXPERT_NOTE,
+    ),
+    CatalogFile(
+        "i2v_low", "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors", "diffusion_models",
+        "wan_dit:i2v22", "Wan 2.2 I2V A14B low-noise expert (late steps)",
+        14_294_742_832, True, f"{HF_22}/diffusion_models/wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors",
+        dim=5120, loader="UNETLoader", note=EXPERT_NOTE,
+    ),
+    CatalogFile(
+        "t2v_high", "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors", "diffusion_models",
+        "wan_dit:t2v", "Wan 2.2 T2V A14B high-noise expert (early steps)",
+        14_294_742_832, False, f"{HF_22}/diffusion_models/wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors",
+        dim=5120, loader="UNETLoader",
+        note="T2V A14B is two expert files, not the single 'wan2.2_t2v_14B_fp8_scaled' the setup document names.",
+    ),
+    CatalogFile(
+        "t2v_low", "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors", "diffusion_models",
+        "wan_dit:t2v", "Wan 2.2 T2V A14B low-noise expert (late steps)",
+        14_294_742_832, False, f"{HF_22}/diffusion_models/wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors",
+        dim=5120, loader="UNETLoader",
+        note="T2V A14B is two expert files, not the single 'wan2.2_t2v_14B_fp8_scaled' the setup document names.",
+    ),
+    CatalogFile(
+        "s2v", "wan2.2_s2v_14B_fp8_scaled.safetensors", "diffusion_models",
+        "wan_dit:s2v", "Wan 2.2 S2V 14B (single model, audio-driven)",
+        int(15.27 * GIB), False, f"{HF_22}/diffusion_models/wan2.2_s2v_14B_fp8_scaled.safetensors",
+        dim=5120, loader="UNETLoader", note="About 16.4 GB, not ~14 GB.",
+    ),
+    CatalogFile(
+        "animate", "Wan2_2-Animate-14B_fp8_e4m3fn_scaled_KJ.safetensors", "diffusion_models",
+        "wan_dit:animate", "Wan 2.2 Animate 14B (Kijai fp8 scaled)",
+        None, False, f"{HF_KJ_FP8}/Wan22Animate/Wan2_2-Animate-14B_fp8_e4m3fn_scaled_KJ.safetensors",
+        dim=5120, loader="UNETLoader",
+        note="Animate is character animation / replacement from a driving video; 'lighting control' comes only from the relight LoRA.",
+    ),
+    CatalogFile(
+        "text_encoder", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders",
+        "umt5_xxl", "umT5-XXL text encoder (load with CLIPLoader type 'wan')",
+        6_735_906_897, True, f"{HF_21}/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+        loader="CLIPLoader",
+        note="Loaded by CLIPLoader with type 'wan' (not DualCLIPLoader); about 6.7 GB, not 4.5 GB.",
+    ),
+    CatalogFile(
+        "vae", "wan_2.1_vae.safetensors", "vae",
+        "wan_vae:2.1", "Wan 2.1 VAE (used by every Wan 2.2 14B model)",
+        253_815_318, True, f"{HF_22}/vae/wan_2.1_vae.safetensors",
+        dim=96, loader="VAELoader",
+        note="About 254 MB, not 160 MB. The Wan 2.2 VAE (wan2.2_vae) is for the 5B model only.",
+    ),
+    CatalogFile(
+        "clip_vision", "clip_vision_h.safetensors", "clip_vision",
+        "clip_vision_h", "CLIP ViT-H vision encoder (Animate only)",
+        int(1.18 * GIB), False, f"{HF_21}/clip_vision/clip_vision_h.safetensors",
+        loader="CLIPVisionLoader",
+        note="Only Animate uses it. Wan 2.2 I2V has no image-embedding layers and takes the start image as latent channels. About 1.26 GB, not 3.7 GB.",
+    ),
+    CatalogFile(
+        "audio_encoder", "wav2vec2_large_english_fp16.safetensors", "audio_encoders",
+        "wav2vec2_large", "wav2vec2 large audio encoder (S2V only)",
+        int(601.8 * MIB), False, f"{HF_22}/audio_encoders/wav2vec2_large_english_fp16.safetensors",
+        loader="AudioEncoderLoader",
+        note="Loaded by AudioEncoderLoader (input 'audio_encoder_name').",
+    ),
+    CatalogFile(
+        "lora_i2v_high", "wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors", "loras",
+        "lora:wan", "LightX2V 4-step I2V LoRA for the high-noise expert",
+        int(1.14 * GIB), False, f"{HF_22}/loras/wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors",
+        loader="LoraLoaderModelOnly",
+        note="Goes on the high-noise expert only, at strength 1.0, 4 steps, cfg 1. About 1.2 GB, not 100 MB.",
+    ),
+    CatalogFile(
+        "lora_i2v_low", "wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors", "loras",
+        "lora:wan", "LightX2V 4-step I2V LoRA for the low-noise expert",
+        int(1.14 * GIB), False, f"{HF_22}/loras/wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors",
+        loader="LoraLoaderModelOnly",
+        note="Goes on the low-noise expert only, at strength 1.0, 4 steps, cfg 1. About 1.2 GB, not 100 MB.",
+    ),
+    CatalogFile(
+        "lora_t2v_high", "wan2.2_t2v_lightx2v_4steps_lora_v1.1_high_noise.safetensors", "loras",
+        "lora:wan", "LightX2V 4-step T2V LoRA v1.1, high-noise expert (also S2V's 4-step LoRA)",
+        int(1.14 * GIB), False, f"{HF_22}/loras/wan2.2_t2v_lightx2v_4steps_lora_v1.1_high_noise.safetensors",
+        loader="LoraLoaderModelOnly",
+        note="T2V fast needs this AND the low-noise v1.1 LoRA. The official S2V template uses this one on the S2V model.",
+    ),
+    CatalogFile(
+        "lora_t2v_low", "wan2.2_t2v_lightx2v_4steps_lora_v1.1_low_noise.safetensors", "loras",
+        "lora:wan", "LightX2V 4-step T2V LoRA v1.1, low-noise expert",
+        int(1.14 * GIB), False, f"{HF_22}/loras/wan2.2_t2v_lightx2v_4steps_lora_v1.1_low_noise.safetensors",
+        loader="LoraLoaderModelOnly",
+        note="Not on the user's volume: T2V fast cannot run without it.",
+    ),
+    CatalogFile(
+        "lora_i2v_480p", "lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors", "loras",
+        "lora:wan", "LightX2V Wan 2.1 I2V 480p step/cfg distill LoRA (Animate's distill LoRA)",
+        int(703.8 * MIB), False, f"{HF_KJ}/Lightx2v/lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors",
+        loader="LoraLoaderModelOnly",
+        note="A Wan 2.1 LoRA: on Wan 2.2 I2V experts ComfyUI reports its img_emb keys as not loaded, which is harmless. About 738 MB.",
+    ),
+    CatalogFile(
+        "lora_animate_relight", "WanAnimate_relight_lora_fp16.safetensors", "loras",
+        "lora:wan", "Wan Animate relight LoRA (matches the character's lighting to the scene)",
+        None, False, f"{HF_KJ}/LoRAs/Wan22_relight/WanAnimate_relight_lora_fp16.safetensors",
+        loader="LoraLoaderModelOnly",
+        note="Used with Animate in replace (mix) mode; optional in move mode.",
+    ),
+)
+
+BY_ROLE: dict[str, CatalogFile] = {f.role: f for f in FILES}
+BY_NAME: dict[str, CatalogFile] = {f.name: f for f in FILES}
+
+# Folder keys ComfyUI maps to other keys (folder_paths.map_legacy).
+LEGACY_FOLDERS = {"unet": "diffusion_models", "clip": "text_encoders"}
+
+# Default directories under <models> for each folder key, in ComfyUI's search order.
+DEFAULT_DIRS: dict[str, tuple[str, ...]] = {
+    "diffusion_models": ("unet", "diffusion_models"),
+    "text_encoders": ("text_encoders", "clip"),
+    "vae": ("vae",),
+    "clip_vision": ("clip_vision",),
+    "audio_encoders": ("audio_encoders",),
+    "loras": ("loras",),
+    "datasets": ("datasets",),
+}
+
+# ComfyUI's folder_paths.supported_pt_extensions (matched case-insensitively).
+MODEL_EXTENSIONS = (".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft")
+
+# Setup-document claims that are wrong, shown in the README and by `inventory --explain`.
+SEED_CORRECTIONS: tuple[tuple[str, str], ...] = (
+    ("High/low-noise experts are 'high motion' / 'subtle motion' variants", EXPERT_NOTE),
+    ("I2V needs clip_vision_h", BY_ROLE["clip_vision"].note),
+    ("T2V is one file, wan2.2_t2v_14B_fp8_scaled.safetensors", BY_ROLE["t2v_high"].note),
+    ("Node 'LoRALoader' with input 'strength'", "The node is LoraLoaderModelOnly with input 'strength_model'."),
+    ("Text encoders via DualCLIPLoader", "CLIPLoader with type 'wan' loads umT5-XXL."),
+    ("Sizes: VAE 160 MB, umT5 4.5 GB, CLIP-H 3.7 GB, LoRAs 100 MB, total 51 GB",
+     "VAE 254 MB, umT5 6.7 GB, CLIP-H 1.26 GB, 4-step LoRAs 1.2 GB each, 480p LoRA 0.74 GB, S2V 16.4 GB; the listed volume is about 80 GB."),
+    ("Serverless mount at /workspace/runpod-slim/ComfyUI/models",
+     "Serverless workers mount the network volume at /runpod-volume (pods at /workspace); point extra_model_paths.yaml at /runpod-volume/models."),
+)
+
+
+def file_for(role: str) -> CatalogFile:
+    try:
+        return BY_ROLE[role]
+    except KeyError:
+        raise KeyError(f"unknown role {role!r}; known roles: {', '.join(BY_ROLE)}") from None

@@ -1,0 +1,191 @@
+"""What a safetensors file is, from its header alone, using the same key rules ComfyUI uses
+(comfy/model_detection.py, comfy/sd.py, comfy/clip_vision.py, comfy/audio_encoders)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .safetensors_header import Header
+
+STAND_IN_KEY = "wan22.stand_in"
+
+DIT_PREFIXES = ("model.diffusion_model.", "diffusion_model.", "")
+LORA_SUFFIXES = (
+    ".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora_B.weight", ".lora_mid.weight",
+    ".alpha", ".diff", ".diff_b", ".lora.up.weight", ".lora.down.weight", "_lora.up.weight",
+    "_lora.down.weight", ".lora_A", ".lora_B", ".dora_scale", ".hada_w1_a", ".lokr_w1",
+)
+_BLOCK_RE = re.compile(r"(?:^|[._])blocks[._](\d+)[._]")
+WAN_MODULES = ("self_attn", "cross_attn", "ffn")
+
+
+@dataclass
+class Identity:
+    kind: str  # e.g. "wan_dit:i2v22", "wan_vae:2.1", "umt5_xxl", "lora:wan", "unknown"
+    label: str  # human description
+    dim: int | None = None
+    facts: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def family(self) -> str:
+        return self.kind.split(":", 1)[0]
+
+
+def is_stand_in(h: Header) -> bool:
+    return h.metadata.get(STAND_IN_KEY, "").lower() in ("1", "true", "yes")
+
+
+def identify(h: Header) -> Identity:
+    keys = h.tensors
+    if not keys:
+        return Identity("unknown", "an empty safetensors file (no tensors)")
+    n_lora = sum(1 for k in keys if k.endswith(LORA_SUFFIXES))
+    if n_lora and n_lora >= len(keys) * 0.5:
+        return _identify_lora(h)
+    for prefix in DIT_PREFIXES:
+        if f"{prefix}head.modulation" in keys:
+            return _identify_dit(h, prefix)
+    if "decoder.middle.0.residual.0.gamma" in keys:
+        if "decoder.upsamples.0.upsamples.0.residual.2.weight" in keys:
+            shp = h.shape("decoder.head.0.gamma")
+            return Identity("wan_vae:2.2", "the Wan 2.2 VAE (48 latent channels, for the 5B model only)",
+                            dim=shp[0] if shp else None)
+        shp = h.shape("decoder.head.0.gamma")
+        return Identity("wan_vae:2.1", "the Wan 2.1 VAE (16 latent channels)", dim=shp[0] if shp else None)
+    te = _identify_text_encoder(h)
+    if te is not None:
+        return te
+    cv = _identify_clip_vision(h)
+    if cv is not None:
+        return cv
+    au = _identify_audio(h)
+    if au is not None:
+        return au
+    if any(k.startswith(("first_stage_model.", "model.diffusion_model.input_blocks")) for k in keys):
+        return Identity("checkpoint:sd", "a Stable Diffusion checkpoint")
+    if "decoder.conv_in.weight" in keys and "encoder.conv_in.weight" in keys:
+        return Identity("vae:other", "an image VAE of another model family (not Wan)")
+    sample = ", ".join(sorted(keys)[:3])
+    return Identity("unknown", f"an unrecognised model (first keys: {sample})")
+
+
+def _identify_dit(h: Header, prefix: str) -> Identity:
+    def shape(k: str) -> tuple[int, ...] | None:
+        return h.shape(prefix + k)
+
+    def has(k: str) -> bool:
+        return (prefix + k) in h.tensors
+
+    dim = (shape("head.modulation") or (0,))[-1]
+    head = shape("head.head.weight")
+    out_dim = head[0] // 4 if head else None
+    pe = shape("patch_embedding.weight")
+    in_dim = pe[1] if pe and len(pe) > 1 else None
+    layers = len({m.group(1) for k in h.tensors if k.startswith(prefix + "blocks.")
+                  for m in [re.match(re.escape(prefix) + r"blocks\.(\d+)\.", k)] if m})
+    facts: dict[str, object] = {"dim": dim, "in_dim": in_dim, "out_dim": out_dim, "layers": layers,
+                                "prefix": prefix, "scaled_fp8": has("scaled_fp8")}
+    size = _dit_size(dim, layers)
+    if has("vace_patch_embedding.weight"):
+        return Identity("wan_dit:vace", f"a Wan VACE model{size}", dim, facts)
+    if has("control_adapter.conv.weight"):
+        v = "Wan 2.1 Fun Camera" if has("img_emb.proj.0.bias") else "Wan 2.2 Fun Camera"
+        return Identity("wan_dit:camera", f"a {v} model{size}", dim, facts)
+    if has("casual_audio_encoder.encoder.final_linear.weight"):
+        return Identity("wan_dit:s2v", f"the Wan 2.2 S2V model{size}", dim, facts)
+    if has("audio_proj.audio_proj_glob_1.layer.bias"):
+        return Identity("wan_dit:humo", f"a Wan HuMo model{size}", dim, facts)
+    if has("face_adapter.fuser_blocks.0.k_norm.weight"):
+        return Identity("wan_dit:animate", f"the Wan 2.2 Animate model{size}", dim, facts)
+    if any(has(k) for k in ("patch_embedding_mask.weight", "patch_embedding_pose.weight", "patch_embedding_global.weight")):
+        return Identity("wan_dit:other", f"a Wan-derived model (SCAIL/WanDancer){size}", dim, facts)
+    if out_dim == 48:
+        return Identity("wan_dit:ti2v5b", "the Wan 2.2 TI2V 5B model (48-channel latent)", dim, facts)
+    if has("img_emb.proj.0.bias"):
+        if has("img_emb.emb_pos"):
+            return Identity("wan_dit:flf2v21", f"a Wan 2.1 FLF2V model{size} (has CLIP image embeddings)", dim, facts)
+        return Identity("wan_dit:i2v21", f"a Wan 2.1 I2V model{size} (has CLIP image embeddings; Wan 2.2 experts have none)", dim, facts)
+    if in_dim == 36:
+        return Identity("wan_dit:i2v22", f"a Wan 2.2 I2V A14B expert{size} (in_dim 36, no image embeddings)", dim, facts)
+    if in_dim == 16:
+        return Identity("wan_dit:t2v", f"a Wan T2V model{size} (in_dim 16)", dim, facts)
+    return Identity("wan_dit:other", f"a Wan model with in_dim {in_dim}{size} (Fun Control/Inpaint or another variant)", dim, facts)
+
+
+def _dit_size(dim: int, layers: int) -> str:
+    if dim == 5120:
+        return " (14B)"
+    if dim == 1536:
+        return " (1.3B)"
+    if dim == 3072:
+        return " (5B)"
+    return f" (dim {dim}, {layers} blocks)"
+
+
+def _identify_lora(h: Header) -> Identity:
+    keys = list(h.tensors)
+    blocks = {int(m.group(1)) for k in keys for m in [_BLOCK_RE.search(k)] if m}
+    wan_like = sum(1 for k in keys if _BLOCK_RE.search(k) and any(w in k for w in WAN_MODULES))
+    prefixes = sorted({k.split(".", 1)[0] if k.startswith("diffusion_model.") else k.split("_blocks", 1)[0]
+                       for k in keys[:200]})
+    rank = None
+    for k, t in h.tensors.items():
+        if k.endswith((".lora_down.weight", ".lora_A.weight")) and len(t.shape) >= 2:
+            rank = t.shape[0]
+            break
+    facts: dict[str, object] = {"blocks": len(blocks), "rank": rank, "keys": len(keys),
+                                "img_emb": any("img_emb" in k or "k_img" in k for k in keys)}
+    pe = next((t.shape for k, t in h.tensors.items() if "patch_embedding" in k and k.endswith(".diff")), None)
+    if pe is not None and len(pe) > 1:
+        facts["in_dim"] = pe[1]
+    if wan_like >= len(keys) * 0.5:
+        return Identity("lora:wan", f"a Wan LoRA (rank {rank}, {len(blocks)} blocks)", None, facts)
+    return Identity("lora:other", f"a LoRA for another model family (keys like {', '.join(prefixes[:2])})", None, facts)
+
+
+def _identify_text_encoder(h: Header) -> Identity | None:
+    keys = h.tensors
+    for prefix in ("", "text_encoders.umt5xxl.transformer.", "umt5xxl.transformer."):
+        wi = h.shape(f"{prefix}encoder.block.23.layer.1.DenseReluDense.wi_1.weight")
+        if wi is None:
+            continue
+        if wi[0] != 10240:
+            return Identity("t5:other", f"a T5 encoder with ffn {wi[0]} (not umT5-XXL)")
+        shared = h.shape(f"{prefix}shared.weight")
+        per_layer_bias = f"{prefix}encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight" in keys
+        if (shared is not None and shared[0] >= 250000) or (shared is None and per_layer_bias):
+            return Identity("umt5_xxl", "the umT5-XXL text encoder", facts={"scaled_fp8": f"{prefix}scaled_fp8" in keys})
+        return Identity("t5_xxl", "the T5-XXL text encoder of Flux/SD3/LTX (not umT5: Wan needs umt5_xxl)")
+    if "text_model.encoder.layers.0.mlp.fc1.weight" in keys:
+        return Identity("clip_text", "a CLIP text encoder (not umT5)")
+    if any(k.startswith("model.layers.0.") for k in keys):
+        return Identity("llm", "an LLM-style text encoder (not umT5)")
+    return None
+
+
+def _identify_clip_vision(h: Header) -> Identity | None:
+    keys = h.tensors
+    for prefix in ("", "clip_vision.", "visual."):
+        if f"{prefix}vision_model.encoder.layers.47.layer_norm1.weight" in keys:
+            return Identity("clip_vision:g", "CLIP ViT-bigG vision (not clip_vision_h)")
+        if f"{prefix}vision_model.encoder.layers.30.layer_norm1.weight" in keys:
+            return Identity("clip_vision_h", "CLIP ViT-H vision")
+        if f"{prefix}vision_model.encoder.layers.22.layer_norm1.weight" in keys:
+            return Identity("clip_vision:l", "CLIP ViT-L or SigLIP vision (not clip_vision_h)")
+    if "transformer.resblocks.31.ln_1.weight" in keys or "visual.transformer.resblocks.31.ln_1.weight" in keys:
+        return Identity("clip_vision_h", "CLIP ViT-H vision (open_clip layout)")
+    return None
+
+
+def _identify_audio(h: Header) -> Identity | None:
+    keys = h.tensors
+    for prefix in ("", "wav2vec2."):
+        ln = h.shape(f"{prefix}encoder.layer_norm.bias")
+        if ln is not None:
+            if ln[0] == 1024:
+                return Identity("wav2vec2_large", "wav2vec2 large (1024-d)")
+            return Identity("wav2vec2:base", f"wav2vec2 base ({ln[0]}-d); Wan 2.2 S2V needs the 1024-d large model")
+    if "model.encoder.embed_positions.weight" in keys:
+        return Identity("whisper", "Whisper large-v3 (S2V needs wav2vec2 large)")
+    return None
