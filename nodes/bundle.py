@@ -8,7 +8,7 @@ from typing import Any
 import folder_paths
 from comfy_api.latest import io
 
-from ..wan22.bundle_spec import AUTO, BUNDLE_INPUTS, EXPERT_INPUTS, Resolved, resolve_bundle
+from ..wan22.bundle_spec import AUTO, BUNDLE_INPUTS, EXPERT_INPUTS, Resolved, check_model_file, resolve_bundle
 from ..wan22.errors import PlanError
 from ..wan22.routing import MODES
 from . import loading
@@ -62,6 +62,22 @@ def _listings() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     return listings, dirs
 
 
+def _check_headers(mode: str, files: dict[str, Resolved]) -> str | None:
+    """Read each file's header (milliseconds, no tensor data) so a truncated, corrupt or wrong
+    file fails validation with a clear message instead of deep inside a loader."""
+    problems = []
+    for role, r in files.items():
+        path = folder_paths.get_full_path(r.folder, r.name)
+        if path is None or not path.lower().endswith((".safetensors", ".sft")):
+            continue
+        why = check_model_file(role, path)
+        if why:
+            problems.append(f"{r.input}: '{r.name}' ({path}) is {why}")
+    if problems:
+        return f"Wan22BundleLoader (mode {mode}) cannot use {len(problems)} file(s):\n- " + "\n- ".join(problems)
+    return None
+
+
 class Wan22BundleLoader(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -107,10 +123,10 @@ class Wan22BundleLoader(io.ComfyNode):
         values = dict(high_noise_model=high_noise_model, low_noise_model=low_noise_model, model=model,
                       text_encoder=text_encoder, vae=vae, clip_vision=clip_vision, audio_encoder=audio_encoder)
         try:
-            resolve_bundle(mode, values, listings, dirs)
+            files = resolve_bundle(mode, values, listings, dirs)
         except ValueError as e:
             return str(e)
-        return True
+        return _check_headers(mode, files) or True
 
     @classmethod
     def execute(cls, mode: str, high_noise_model: str, low_noise_model: str, model: str, text_encoder: str,
@@ -119,6 +135,9 @@ class Wan22BundleLoader(io.ComfyNode):
         values = dict(high_noise_model=high_noise_model, low_noise_model=low_noise_model, model=model,
                       text_encoder=text_encoder, vae=vae, clip_vision=clip_vision, audio_encoder=audio_encoder)
         files = resolve_bundle(mode, values, listings, dirs)
+        bad = _check_headers(mode, files)
+        if bad:
+            raise ValueError(bad)
         clip = loading.text_encoder(files["text_encoder"].name)
         vae_obj = loading.vae(files["vae"].name)
         cv = loading.clip_vision(files["clip_vision"].name) if "clip_vision" in files else None

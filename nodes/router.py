@@ -8,7 +8,7 @@ from typing import Any
 import comfy.samplers
 from comfy_api.latest import io, ui
 
-from ..wan22.bundle_spec import AUTO, NONE, resolve_lora
+from ..wan22.bundle_spec import AUTO, NONE, check_model_file, resolve_lora
 from ..wan22.errors import PlanError
 from ..wan22.routing import MODES, PRESETS, Overrides, Plan, get_preset, make_plan
 from . import loading
@@ -134,6 +134,15 @@ class Wan22ModeRouter(io.ComfyNode):
         missing = [m for st in plan.stages for lo in st.loras if (m := resolve_lora(lo.file, listing))]
         if missing:
             return f"Wan22ModeRouter {mode}/{preset} needs LoRA files that are missing:\n- " + "\n- ".join(dict.fromkeys(missing))
+        damaged = []
+        for lo in {x.file: x for st in plan.stages for x in st.loras}.values():
+            path = loading.full_path("loras", lo.file)
+            if path.lower().endswith((".safetensors", ".sft")):
+                why = check_model_file(lo.role or "lora_i2v_high", path)
+                if why:
+                    damaged.append(f"LoRA '{lo.file}' ({path}) is {why}")
+        if damaged:
+            return f"Wan22ModeRouter {mode}/{preset} cannot use:\n- " + "\n- ".join(damaged)
         return True
 
     @classmethod

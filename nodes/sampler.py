@@ -12,6 +12,24 @@ from .types import CATEGORY
 from .types import Plan as PlanType
 
 
+def check_latent(model: Any, latent: Any) -> None:
+    """A Wan 2.1-format video latent is [batch, 16, frames, height/8, width/8]."""
+    samples = latent.get("samples") if isinstance(latent, dict) else None
+    if samples is None or not hasattr(samples, "shape"):
+        raise ValueError("Wan22MoESampler latent_image is not a latent: connect the latent output of WanImageToVideo, "
+                         "WanSoundImageToVideo or WanAnimateToVideo")
+    want = model.model.latent_format.latent_channels
+    shape = tuple(samples.shape)
+    if samples.is_nested:
+        return
+    if len(shape) != 5 or shape[1] != want:
+        raise ValueError(
+            f"Wan22MoESampler latent_image has shape {list(shape)}, but this Wan model needs a video latent "
+            f"[batch, {want}, frames, height/8, width/8]: connect the latent output of WanImageToVideo / "
+            f"WanSoundImageToVideo / WanAnimateToVideo (an image latent such as EmptyLatentImage does not fit)"
+        )
+
+
 class Wan22MoESampler(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -36,6 +54,7 @@ class Wan22MoESampler(io.ComfyNode):
     @classmethod
     def execute(cls, plan: Any, positive: Any, negative: Any, latent_image: dict[str, Any], seed: int) -> io.NodeOutput:
         p = plan.plan
+        check_latent(plan.model_for(0), latent_image)
         stages = [(i, s) for i, s in enumerate(p.stages) if s.end_step > s.start_step]
         latent = latent_image
         for k, (i, st) in enumerate(stages):

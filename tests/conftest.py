@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE / "comfy"))
 
-from harness import Server, find_comfyui, free_port, make_base, write_yaml  # noqa: E402
+from harness import Server, find_comfyui, free_port, make_base, make_damaged_volume, start_image, tree_hashes, write_yaml  # noqa: E402
 
 COMFYUI, COMFY_MISSING = find_comfyui()
 SKIP_COMFY = f"ComfyUI tier skipped: {COMFY_MISSING}"
@@ -70,23 +70,29 @@ def demo_volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _start_image(path: Path, size: int = 64) -> Path:
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.RandomState(0)
-    y, x = np.mgrid[0:size, 0:size]
-    img = np.stack([x * 4 % 256, y * 4 % 256, (x + y) * 2 % 256], -1).astype("uint8")
-    img = np.clip(img.astype(int) + rng.randint(-8, 8, img.shape), 0, 255).astype("uint8")
-    Image.fromarray(img).save(path)
-    return path
+@pytest.fixture(scope="session")
+def damaged_volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Truncated, corrupt, 2^60-byte-header and wrong-model files under non-catalog names."""
+    root = tmp_path_factory.mktemp("damaged")
+    make_damaged_volume(root)
+    return root
 
 
 @pytest.fixture(scope="session")
-def comfy_server(comfyui_path: Path, demo_volume: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def volume_guard(demo_volume: Path, damaged_volume: Path) -> Any:
+    """Hashes of every volume file before the suite; checked again at the end of the session."""
+    before = tree_hashes(demo_volume, damaged_volume)
+    yield before
+    after = tree_hashes(demo_volume, damaged_volume)
+    assert after == before, "a test or the pack wrote to the model volume"
+
+
+@pytest.fixture(scope="session")
+def comfy_server(comfyui_path: Path, demo_volume: Path, damaged_volume: Path, volume_guard: Any,
+                 tmp_path_factory: pytest.TempPathFactory) -> Any:
     base = make_base(tmp_path_factory.mktemp("comfy_base"))
-    yaml_path = write_yaml(base / "extra_model_paths.yaml", demo_volume)
-    _start_image(base / "input" / "wan22_start.png")
+    yaml_path = write_yaml(base / "extra_model_paths.yaml", demo_volume, extra={"wan22_damaged": damaged_volume})
+    start_image(base / "input" / "wan22_start.png")
     server = Server(comfyui=comfyui_path, base=base, yaml=yaml_path, port=free_port(), log_path=base / "server.log")
     try:
         server.start()
@@ -133,7 +139,7 @@ class InProcess:
 
 
 @pytest.fixture(scope="session")
-def comfy_inproc(comfyui_path: Path, demo_volume: Path) -> InProcess:
+def comfy_inproc(comfyui_path: Path, demo_volume: Path, volume_guard: Any) -> InProcess:
     return InProcess(comfyui_path, demo_volume)
 
 

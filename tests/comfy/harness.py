@@ -46,10 +46,69 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_yaml(path: Path, volume: Path, section: str = "wan22_test") -> Path:
-    lines = [f"{section}:", f"  base_path: {volume}"] + [f"  {k}: {k}/" for k in YAML_KEYS]
+def write_yaml(path: Path, volume: Path, section: str = "wan22_test", extra: dict[str, Path] | None = None) -> Path:
+    lines: list[str] = []
+    for name, root in [(section, volume), *(extra or {}).items()]:
+        lines += [f"{name}:", f"  base_path: {root}"] + [f"  {k}: {k}/" for k in YAML_KEYS]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+DAMAGED = {
+    "truncated": ("diffusion_models", "broken_truncated_i2v.safetensors"),
+    "bad_json": ("diffusion_models", "broken_header_json.safetensors"),
+    "huge_tensor": ("diffusion_models", "broken_2pow60.safetensors"),
+    "not_safetensors": ("diffusion_models", "broken_random_bytes.safetensors"),
+    "lora_as_expert": ("diffusion_models", "lora_named_like_a_model.safetensors"),
+    "t2v_as_i2v": ("diffusion_models", "t2v_expert_renamed_i2v_high_noise.safetensors"),
+    "vae22": ("vae", "wan2.2_vae.safetensors"),
+    "lora_truncated": ("loras", "broken_truncated_lora_high_noise.safetensors"),
+}
+
+
+def make_damaged_volume(root: Path) -> dict[str, Path]:
+    """Files that must be refused with a clear error, under names that are not catalog names."""
+    import os
+    import struct
+
+    from wan22.catalog import BY_ROLE
+    from wan22.demo_volume import build_stand_in, lora_tensors, model_tensors, stand_in_metadata, write_safetensors
+    from wan22.layouts import load
+
+    paths = {k: root / f / n for k, (f, n) in DAMAGED.items()}
+    for p in paths.values():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    full = root / "_tmp_full.safetensors"
+    write_safetensors(str(full), build_stand_in(BY_ROLE["i2v_low"], "dit:tiny_i2v", 5), stand_in_metadata("i2v_low", 5))
+    data = full.read_bytes()
+    paths["truncated"].write_bytes(data[: len(data) // 2])
+    full.unlink()
+    head = b'{"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]'  # unterminated JSON
+    paths["bad_json"].write_bytes(struct.pack("<Q", len(head)) + head + b"\0" * 8)
+    huge = b'{"x": {"dtype": "U8", "shape": [1152921504606846976], "data_offsets": [0, 1152921504606846976]}}'
+    paths["huge_tensor"].write_bytes(struct.pack("<Q", len(huge)) + huge + b"\0" * 64)
+    paths["not_safetensors"].write_bytes(os.urandom(4096))
+    write_safetensors(str(paths["lora_as_expert"]), lora_tensors(load("tiny_i2v"), "x", 1), {})
+    write_safetensors(str(paths["t2v_as_i2v"]), model_tensors(load("tiny_t2v"), "t2v", 1), {})
+    write_safetensors(str(paths["vae22"]), model_tensors(load("tiny_vae22"), "vae22", 1), {})
+    lora = root / "_tmp_lora.safetensors"
+    write_safetensors(str(lora), lora_tensors(load("tiny_i2v"), "l", 2), {})
+    b = lora.read_bytes()
+    paths["lora_truncated"].write_bytes(b[: len(b) - 1000])
+    lora.unlink()
+    return paths
+
+
+def tree_hashes(*roots: Path) -> dict[str, str]:
+    """sha256 of every file under the roots (and the listing itself): proves nothing was written."""
+    import hashlib
+
+    out: dict[str, str] = {}
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
 
 
 def make_base(base: Path, pack: Path = REPO) -> Path:
@@ -187,6 +246,19 @@ class PromptFailed(Exception):
         err = next((m[1] for m in msgs if m[0] == "execution_error"), {})
         super().__init__(f"{err.get('node_type')} (node {err.get('node_id')}): {err.get('exception_message')}")
         self.error = err
+
+
+def start_image(path: Path, size: int = 64) -> Path:
+    """A deterministic test image with structure (gradients + noise)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    y, x = np.mgrid[0:size, 0:size]
+    img = np.stack([x * 4 % 256, y * 4 % 256, (x + y) * 2 % 256], -1).astype("uint8")
+    img = np.clip(img.astype(int) + rng.randint(-8, 8, img.shape), 0, 255).astype("uint8")
+    Image.fromarray(img).save(path)
+    return path
 
 
 def video_info(path: Path) -> dict[str, Any]:
