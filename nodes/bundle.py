@@ -32,6 +32,7 @@ class Wan22Bundle:
         self.clip_vision = clip_vision
         self.audio_encoder = audio_encoder
         self._experts: dict[str, Any] = {}
+        self._loras: dict[str, loading.LoraData] = {}
 
     def expert_file(self, role: str) -> str:
         if role not in self.files:
@@ -45,6 +46,12 @@ class Wan22Bundle:
         if role not in self._experts:
             self._experts[role] = loading.diffusion_model(self.expert_file(role), self.weight_dtype)
         return self._experts[role]
+
+    def lora(self, name: str) -> loading.LoraData:
+        """A LoRA read once and held as long as this bundle is (shared with other bundles)."""
+        if name not in self._loras:
+            self._loras[name] = loading.lora(name)
+        return self._loras[name]
 
     def describe(self) -> dict[str, str]:
         return {role: r.name for role, r in self.files.items()}

@@ -161,7 +161,7 @@ class Wan22ModeRouter(io.ComfyNode):
         for stage in draft.stages:
             m = bundle.expert(stage.expert)
             for lo in stage.loras:
-                m = loading.apply_lora(m, loading.lora(lo.file), lo.strength)
+                m = loading.apply_lora(m, bundle.lora(lo.file), lo.strength)
             m = loading.apply_shift(m, draft.shift)
             models.append(m)
         sigmas = comfy.samplers.calculate_sigmas(models[0].get_model_object("model_sampling"), draft.scheduler, draft.steps)

@@ -91,6 +91,8 @@ def volume_guard(demo_volume: Path, damaged_volume: Path) -> Any:
 def comfy_server(comfyui_path: Path, demo_volume: Path, damaged_volume: Path, volume_guard: Any,
                  tmp_path_factory: pytest.TempPathFactory) -> Any:
     base = make_base(tmp_path_factory.mktemp("comfy_base"))
+    # test-only pack: counts file reads (GET /bench/loads); never shipped
+    (base / "custom_nodes" / "wan22_test_counting").symlink_to(REPO / "bench" / "counting_pack", target_is_directory=True)
     yaml_path = write_yaml(base / "extra_model_paths.yaml", demo_volume, extra={"wan22_damaged": damaged_volume})
     start_image(base / "input" / "wan22_start.png")
     server = Server(comfyui=comfyui_path, base=base, yaml=yaml_path, port=free_port(), log_path=base / "server.log")
