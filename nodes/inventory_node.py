@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import time
 from typing import Any
 
@@ -15,9 +17,23 @@ from ..wan22.routing import WORKFLOW_IDS
 from .types import CATEGORY
 
 
+def comfy_yaml_files() -> list[str]:
+    """The extra_model_paths.yaml files this ComfyUI loaded, in its order (main.py)."""
+    files = [os.path.join(os.path.dirname(os.path.realpath(folder_paths.__file__)), "extra_model_paths.yaml")]
+    try:
+        from comfy.cli_args import args
+
+        extra = args.extra_model_paths_config or []
+        files += [str(p) for p in itertools.chain.from_iterable(x if isinstance(x, list) else [x] for x in extra)]
+    except (ImportError, AttributeError):
+        pass
+    return [f for f in files if os.path.isfile(f)]
+
+
 def comfy_folder_config() -> FolderConfig:
-    """ComfyUI's own folder configuration (models dir + extra_model_paths, in search order)."""
-    return from_folder_paths(folder_paths.get_folder_paths, folder_paths.models_dir)
+    """ComfyUI's own folder configuration (models dir + extra_model_paths, in search order). The
+    YAML files only name the file and section in hints; the folders come from folder_paths."""
+    return from_folder_paths(folder_paths.get_folder_paths, folder_paths.models_dir, yaml_files=comfy_yaml_files())
 
 
 def inventory_report() -> Report:
@@ -25,11 +41,7 @@ def inventory_report() -> Report:
 
 
 def apply_strict(report: Report) -> None:
-    for st in report.workflows.values():
-        if st.stand_ins:
-            st.ready = False
-            st.blocking += [{"role": "", "name": n, "status": "stand_in", "hint": "strict: stand-ins do not count"}
-                            for n in st.stand_ins]
+    report.apply_strict()
 
 
 class Wan22VolumeInventory(io.ComfyNode):
@@ -63,8 +75,10 @@ class Wan22VolumeInventory(io.ComfyNode):
     def execute(cls, workflow: str, strict: bool) -> io.NodeOutput:
         report = inventory_report()
         if strict:
-            apply_strict(report)
-        text = report.text()
-        ready = report.workflows[workflow].ready
+            report.apply_strict()
+        st = report.workflows[workflow]
+        head = f"{workflow}: {'READY' if st.ready else 'NOT READY'}" + (
+            f" ({len(st.stand_ins)} stand-ins)" if st.ready and st.stand_ins else "")
+        text = head + "\n" + report.text()
         ui = {"text": [text], "wan22_inventory": [json.dumps(report.as_dict())]}
-        return io.NodeOutput(text, ready, ui=ui)
+        return io.NodeOutput(text, st.ready, ui=ui)

@@ -14,7 +14,9 @@ from ..wan22.routing import MODES, PRESETS, WORKFLOW_IDS, Overrides, make_plan
 
 log = logging.getLogger("wan22")
 MAX_PARAM_LEN = 64
+MAX_PARAMS = 16
 INVENTORY_PARAMS = {"workflow", "strict"}
+BOOL_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 PLAN_PARAMS = {"mode", "preset", "steps", "cfg", "shift", "split_step", "sampler", "scheduler", "relight", "lora_strength"}
 
 
@@ -23,10 +25,13 @@ def _bad(msg: str, status: int = 400) -> web.Response:
 
 
 def _check_params(request: web.Request, allowed: set[str]) -> str | None:
+    if len(request.query) > MAX_PARAMS:
+        return f"too many parameters (limit {MAX_PARAMS})"
     for k, v in request.query.items():
         if k not in allowed:
+            pathish = any(w in k.lower() for w in ("path", "root", "dir", "file", "folder", "yaml"))
             return f"unknown parameter '{k[:MAX_PARAM_LEN]}': this route takes {', '.join(sorted(allowed))}" + (
-                " (it never takes a path: it inspects ComfyUI's configured model folders only)" if "path" in k.lower() or "root" in k.lower() or "dir" in k.lower() else "")
+                " (it never takes a path: it inspects ComfyUI's configured model folders only)" if pathish else "")
         if len(k) > MAX_PARAM_LEN or len(v) > MAX_PARAM_LEN:
             return f"parameter '{k[:MAX_PARAM_LEN]}' is too long (limit {MAX_PARAM_LEN} characters)"
     return None
@@ -43,21 +48,29 @@ def _num(request: web.Request, name: str, kind: type) -> Any:
 
 
 async def get_inventory(request: web.Request) -> web.Response:
+    """The inventory of ComfyUI's configured model folders. Takes no path: `workflow` (repeatable,
+    a workflow id) picks what `ready` answers for, `strict` (true/false) counts stand-ins as not ready."""
     err = _check_params(request, INVENTORY_PARAMS)
     if err:
         return _bad(err)
     workflows = request.query.getall("workflow", [])
     unknown = [w for w in workflows if w not in WORKFLOW_IDS]
     if unknown:
-        return _bad(f"unknown workflow '{unknown[0]}': use one of {', '.join(WORKFLOW_IDS)}")
-    from .inventory_node import apply_strict, inventory_report
+        return _bad(f"unknown workflow '{unknown[0][:MAX_PARAM_LEN]}': use one of {', '.join(WORKFLOW_IDS)}")
+    strict_raw = request.query.get("strict", "").lower()
+    if strict_raw not in BOOL_VALUES:
+        return _bad("strict must be true or false")
+    from .inventory_node import inventory_report
 
-    report = await asyncio.get_running_loop().run_in_executor(None, inventory_report)
-    if request.query.get("strict", "").lower() in ("1", "true", "yes"):
-        apply_strict(report)
+    try:
+        report = await asyncio.get_running_loop().run_in_executor(None, inventory_report)
+    except Exception as e:  # a report must never take the server down; say what failed
+        log.exception("[wan22] inventory failed")
+        return _bad(f"the inventory failed: {e.__class__.__name__}: {e}", 500)
+    if BOOL_VALUES[strict_raw]:
+        report.apply_strict()
     body = report.as_dict()
     body["ready"] = report.ready(workflows or None)
-    body["summary"] = report.summary_line()
     return web.json_response(body)
 
 

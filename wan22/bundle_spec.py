@@ -119,9 +119,9 @@ def resolve_lora(name: str, listing: Sequence[str]) -> str | None:
 def check_model_file(role: str, path: str) -> str | None:
     """None when the file's header fits `role`; otherwise why not (truncated, corrupt, wrong
     model...), read from the header only, before ComfyUI is handed the file."""
-    from .inventory import USABLE, _HeaderCache, check_file
+    from .inventory import USABLE, HeaderCache, inspect_file
 
-    status, hint, _ident, _size = check_file(BY_ROLE[role], path, _HeaderCache())
-    if status in USABLE:
+    check = inspect_file(BY_ROLE[role], path, HeaderCache())
+    if check.status in USABLE:
         return None
-    return f"{status}: {hint}"
+    return f"{check.status}: {check.hint}"

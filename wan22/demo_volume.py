@@ -69,10 +69,11 @@ def write_safetensors(path: str, tensors: list[tuple[str, torch.Tensor]], metada
 
 
 def write_sparse(path: str, tensors: list[tuple[str, str, tuple[int, ...]]], metadata: dict[str, str] | None = None,
-                 size: int | None = None) -> int:
+                 size: int | None = None, total_size: int | None = None) -> int:
     """A file with a real header and a hole where the tensor data would be (apparent size only).
-    `size` below the header's data end makes a truncated file."""
-    head, total = build_header(tensors, metadata)
+    `size` below the header's data end makes a truncated file; `total_size` pads the header so
+    the complete file has exactly that size (as a published file does)."""
+    head, total = build_header(tensors, metadata, total_size=total_size)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
         f.write(head)
@@ -311,13 +312,16 @@ def _refuse_real_file(path: str) -> None:
 
 def real_header_tensors(layout_name: str, fp8_scaled: bool = True) -> list[tuple[str, str, tuple[int, ...]]]:
     """(name, safetensors dtype, shape) of a real-size file in Comfy-Org's fp8_scaled form:
-    every Linear weight F8_E4M3 with an F32 scale_weight, everything else F16."""
+    every Linear weight F8_E4M3 with an F32 scale_weight, everything else F16 (with these dtypes
+    the I2V expert's header + data come to the published 14,294,742,832 bytes)."""
     layout = load(layout_name)
     out: list[tuple[str, str, tuple[int, ...]]] = []
     for key, shape, dt in layout.tensors:
         if fp8_scaled and len(shape) == 2 and key.endswith(".weight"):
             out.append((key, "F8_E4M3", shape))
             out.append((key[: -len(".weight")] + ".scale_weight", "F32", ()))
+        elif fp8_scaled:
+            out.append((key, "F16", shape))
         else:
             out.append((key, NAME_DTYPE.get(dt, "F16"), shape))
     if fp8_scaled:
@@ -369,7 +373,12 @@ def make_sparse_volume(root: str, roles: Iterable[str] | None = None) -> dict[st
     for role in plan:
         entry = BY_ROLE[role]
         path = os.path.join(root, entry.folder, entry.name)
-        size = write_sparse(path, sparse_tensors_for(role))
+        tensors = sparse_tensors_for(role)
+        exact = entry.size if entry.size_exact else None
+        try:
+            size = write_sparse(path, tensors, total_size=exact)
+        except ValueError:  # our layout is bigger than the published file: write it unpadded
+            size = write_sparse(path, tensors)
         apparent += size
         files.append({"role": role, "path": path, "size": size})
     return {"root": os.path.abspath(root), "files": files, "apparent_bytes": apparent}

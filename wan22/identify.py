@@ -1,23 +1,32 @@
 """What a safetensors file is, from its header alone, using the same key rules ComfyUI uses
-(comfy/model_detection.py, comfy/sd.py, comfy/clip_vision.py, comfy/audio_encoders)."""
+(comfy/model_detection.py, comfy/sd.py, comfy/clip_vision.py, comfy/audio_encoders).
+
+Only names and a handful of shapes are looked at; the cost is one pass over the tensor names.
+"""
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
 from .safetensors_header import Header
 
 STAND_IN_KEY = "wan22.stand_in"
+STAND_IN_ROLE_KEY = "wan22.role"
 
 DIT_PREFIXES = ("model.diffusion_model.", "diffusion_model.", "")
 LORA_SUFFIXES = (
     ".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora_B.weight", ".lora_mid.weight",
     ".alpha", ".diff", ".diff_b", ".lora.up.weight", ".lora.down.weight", "_lora.up.weight",
-    "_lora.down.weight", ".lora_A", ".lora_B", ".dora_scale", ".hada_w1_a", ".lokr_w1",
+    "_lora.down.weight", ".lora_A", ".lora_B", ".dora_scale", ".hada_w1_a", ".hada_w1_b", ".hada_w2_a",
+    ".hada_w2_b", ".lokr_w1", ".lokr_w2",
 )
-_BLOCK_RE = re.compile(r"(?:^|[._])blocks[._](\d+)[._]")
+_UP = (".lora_up.weight", ".lora_B.weight", ".lora.up.weight", "_lora.up.weight")
+_DOWN = (".lora_down.weight", ".lora_A.weight", ".lora.down.weight", "_lora.down.weight")
 WAN_MODULES = ("self_attn", "cross_attn", "ffn")
+WAN_DIMS = {5120: "14B", 3072: "5B", 1536: "1.3B"}
+_LORA_BLOCK_RE = re.compile(r"blocks[._](\d+)[._]")
 
 
 @dataclass
@@ -37,23 +46,22 @@ def is_stand_in(h: Header) -> bool:
 
 
 def identify(h: Header) -> Identity:
-    keys = h.tensors
-    if not keys:
+    names = h.names
+    if not names:
         return Identity("unknown", "an empty safetensors file (no tensors)")
-    n_lora = sum(1 for k in keys if k.endswith(LORA_SUFFIXES))
-    if n_lora and n_lora >= len(keys) * 0.5:
-        return _identify_lora(h)
     for prefix in DIT_PREFIXES:
-        if f"{prefix}head.modulation" in keys:
-            return _identify_dit(h, prefix)
-    if "decoder.middle.0.residual.0.gamma" in keys:
-        if "decoder.upsamples.0.upsamples.0.residual.2.weight" in keys:
-            shp = h.shape("decoder.head.0.gamma")
-            return Identity("wan_vae:2.2", "the Wan 2.2 VAE (48 latent channels, for the 5B model only)",
-                            dim=shp[0] if shp else None)
+        if h.has(f"{prefix}head.modulation"):
+            return _identify_dit(h, prefix, names)
+    if h.has("decoder.middle.0.residual.0.gamma"):
         shp = h.shape("decoder.head.0.gamma")
-        return Identity("wan_vae:2.1", "the Wan 2.1 VAE (16 latent channels)", dim=shp[0] if shp else None)
-    te = _identify_text_encoder(h)
+        dim = shp[0] if shp else None
+        if h.has("decoder.upsamples.0.upsamples.0.residual.2.weight"):
+            return Identity("wan_vae:2.2", "the Wan 2.2 VAE (48 latent channels, for the TI2V 5B model only)", dim)
+        return Identity("wan_vae:2.1", "the Wan 2.1 VAE (16 latent channels)", dim)
+    n_lora = sum(map(str.endswith, names, itertools.repeat(LORA_SUFFIXES)))
+    if n_lora and n_lora * 2 >= len(names):
+        return _identify_lora(h, names)
+    te = _identify_text_encoder(h, names)
     if te is not None:
         return te
     cv = _identify_clip_vision(h)
@@ -62,28 +70,30 @@ def identify(h: Header) -> Identity:
     au = _identify_audio(h)
     if au is not None:
         return au
-    if any(k.startswith(("first_stage_model.", "model.diffusion_model.input_blocks")) for k in keys):
-        return Identity("checkpoint:sd", "a Stable Diffusion checkpoint")
-    if "decoder.conv_in.weight" in keys and "encoder.conv_in.weight" in keys:
+    if any(k.startswith(("first_stage_model.", "model.diffusion_model.input_blocks")) for k in names):
+        return Identity("checkpoint:sd", "a Stable Diffusion-style checkpoint (not Wan)")
+    if h.has("decoder.conv_in.weight") and h.has("encoder.conv_in.weight"):
         return Identity("vae:other", "an image VAE of another model family (not Wan)")
-    sample = ", ".join(sorted(keys)[:3])
+    sample = ", ".join(sorted(names)[:3])
     return Identity("unknown", f"an unrecognised model (first keys: {sample})")
 
 
-def _identify_dit(h: Header, prefix: str) -> Identity:
+def _identify_dit(h: Header, prefix: str, names: list[str]) -> Identity:  # noqa: ARG001
     def shape(k: str) -> tuple[int, ...] | None:
         return h.shape(prefix + k)
 
     def has(k: str) -> bool:
-        return (prefix + k) in h.tensors
+        return h.has(prefix + k)
 
     dim = (shape("head.modulation") or (0,))[-1]
     head = shape("head.head.weight")
     out_dim = head[0] // 4 if head else None
     pe = shape("patch_embedding.weight")
     in_dim = pe[1] if pe and len(pe) > 1 else None
-    layers = len({m.group(1) for k in h.tensors if k.startswith(prefix + "blocks.")
-                  for m in [re.match(re.escape(prefix) + r"blocks\.(\d+)\.", k)] if m})
+    bp = prefix + "blocks."
+    layers = 0
+    while h.has(f"{bp}{layers}.modulation") or h.has(f"{bp}{layers}.self_attn.q.weight"):
+        layers += 1
     facts: dict[str, object] = {"dim": dim, "in_dim": in_dim, "out_dim": out_dim, "layers": layers,
                                 "prefix": prefix, "scaled_fp8": has("scaled_fp8")}
     size = _dit_size(dim, layers)
@@ -101,91 +111,102 @@ def _identify_dit(h: Header, prefix: str) -> Identity:
     if any(has(k) for k in ("patch_embedding_mask.weight", "patch_embedding_pose.weight", "patch_embedding_global.weight")):
         return Identity("wan_dit:other", f"a Wan-derived model (SCAIL/WanDancer){size}", dim, facts)
     if out_dim == 48:
-        return Identity("wan_dit:ti2v5b", "the Wan 2.2 TI2V 5B model (48-channel latent)", dim, facts)
+        return Identity("wan_dit:ti2v5b", f"the Wan 2.2 TI2V 5B model (out_dim 48: 48-channel latent){size}", dim, facts)
     if has("img_emb.proj.0.bias"):
         if has("img_emb.emb_pos"):
             return Identity("wan_dit:flf2v21", f"a Wan 2.1 FLF2V model{size} (has CLIP image embeddings)", dim, facts)
-        return Identity("wan_dit:i2v21", f"a Wan 2.1 I2V model{size} (has CLIP image embeddings; Wan 2.2 experts have none)", dim, facts)
+        return Identity("wan_dit:i2v21", f"a Wan 2.1 I2V model{size} (has CLIP image embeddings img_emb; "
+                                         "Wan 2.2 I2V experts have none)", dim, facts)
     if in_dim == 36:
-        return Identity("wan_dit:i2v22", f"a Wan 2.2 I2V A14B expert{size} (in_dim 36, no image embeddings)", dim, facts)
+        return Identity("wan_dit:i2v22", f"a Wan 2.2 I2V A14B-style expert{size} (in_dim 36, no image embeddings)", dim, facts)
     if in_dim == 16:
         return Identity("wan_dit:t2v", f"a Wan T2V model{size} (in_dim 16)", dim, facts)
     return Identity("wan_dit:other", f"a Wan model with in_dim {in_dim}{size} (Fun Control/Inpaint or another variant)", dim, facts)
 
 
 def _dit_size(dim: int, layers: int) -> str:
-    if dim == 5120:
-        return " (14B)"
-    if dim == 1536:
-        return " (1.3B)"
-    if dim == 3072:
-        return " (5B)"
+    if dim in WAN_DIMS:
+        return f" ({WAN_DIMS[dim]})"
     return f" (dim {dim}, {layers} blocks)"
 
 
-def _identify_lora(h: Header) -> Identity:
-    keys = list(h.tensors)
-    blocks = {int(m.group(1)) for k in keys for m in [_BLOCK_RE.search(k)] if m}
-    wan_like = sum(1 for k in keys if _BLOCK_RE.search(k) and any(w in k for w in WAN_MODULES))
-    prefixes = sorted({k.split(".", 1)[0] if k.startswith("diffusion_model.") else k.split("_blocks", 1)[0]
-                       for k in keys[:200]})
+def _identify_lora(h: Header, names: list[str]) -> Identity:
+    attn = [k for k in names if "self_attn" in k]
+    blocks = {m.group(1) for m in map(_LORA_BLOCK_RE.search, attn) if m}
+    wan_like = sum(1 for k in names if "blocks" in k and ("self_attn" in k or "cross_attn" in k or "ffn" in k))
     rank = None
-    for k, t in h.tensors.items():
-        if k.endswith((".lora_down.weight", ".lora_A.weight")) and len(t.shape) >= 2:
-            rank = t.shape[0]
+    dim = None
+    for k in names:
+        if k.endswith(_DOWN):
+            shp = h.shape(k)
+            if shp is not None and len(shp) >= 2:
+                rank = shp[0]
+                break
+    for k in attn:
+        base = k.replace("self_attn_", "self_attn.")
+        if ("self_attn.q." in base or "self_attn.q_" in base) and k.endswith(_UP):
+            shp = h.shape(k)
+            dim = shp[0] if shp else None
             break
-    facts: dict[str, object] = {"blocks": len(blocks), "rank": rank, "keys": len(keys),
-                                "img_emb": any("img_emb" in k or "k_img" in k for k in keys)}
-    pe = next((t.shape for k, t in h.tensors.items() if "patch_embedding" in k and k.endswith(".diff")), None)
+        if ("self_attn.norm_q." in base or "self_attn.norm_q_" in base) and k.endswith(".diff"):
+            shp = h.shape(k)
+            dim = shp[0] if shp else None
+            break
+    facts: dict[str, object] = {"blocks": len(blocks), "rank": rank, "keys": len(names), "dim": dim,
+                                "img_emb": any("img_emb" in k or "k_img" in k for k in names)}
+    pe = next((h.shape(k) for k in names if k.endswith(".diff") and "patch_embedding" in k), None)
     if pe is not None and len(pe) > 1:
         facts["in_dim"] = pe[1]
-    if wan_like >= len(keys) * 0.5:
-        return Identity("lora:wan", f"a Wan LoRA (rank {rank}, {len(blocks)} blocks)", None, facts)
-    return Identity("lora:other", f"a LoRA for another model family (keys like {', '.join(prefixes[:2])})", None, facts)
+    if wan_like * 2 >= len(names):
+        size = f", for Wan {WAN_DIMS[dim]} models" if dim in WAN_DIMS else (f", width {dim}" if dim else "")
+        return Identity("lora:wan", f"a Wan LoRA (rank {rank}, {len(blocks)} blocks{size})", dim, facts)
+    sample = sorted({k.split(".", 1)[0] for k in names[:50]})[:2]
+    return Identity("lora:other", f"a LoRA for another model family, not Wan (keys like {', '.join(sample)})", dim, facts)
 
 
-def _identify_text_encoder(h: Header) -> Identity | None:
-    keys = h.tensors
+def _identify_text_encoder(h: Header, names: list[str]) -> Identity | None:
     for prefix in ("", "text_encoders.umt5xxl.transformer.", "umt5xxl.transformer."):
         wi = h.shape(f"{prefix}encoder.block.23.layer.1.DenseReluDense.wi_1.weight")
         if wi is None:
             continue
         if wi[0] != 10240:
-            return Identity("t5:other", f"a T5 encoder with ffn {wi[0]} (not umT5-XXL)")
+            return Identity("t5:other", f"a T5 encoder with ffn width {wi[0]} (not umT5-XXL)")
         shared = h.shape(f"{prefix}shared.weight")
-        per_layer_bias = f"{prefix}encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight" in keys
+        per_layer_bias = h.has(f"{prefix}encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight")
+        facts: dict[str, object] = {"vocab": shared[0] if shared else None, "scaled_fp8": h.has(f"{prefix}scaled_fp8")}
         if (shared is not None and shared[0] >= 250000) or (shared is None and per_layer_bias):
-            return Identity("umt5_xxl", "the umT5-XXL text encoder", facts={"scaled_fp8": f"{prefix}scaled_fp8" in keys})
-        return Identity("t5_xxl", "the T5-XXL text encoder of Flux/SD3/LTX (not umT5: Wan needs umt5_xxl)")
-    if "text_model.encoder.layers.0.mlp.fc1.weight" in keys:
+            return Identity("umt5_xxl", "the umT5-XXL text encoder", facts=facts)
+        vocab = f"vocab {shared[0]}, " if shared else ""
+        return Identity("t5_xxl", f"the T5-XXL text encoder of Flux/SD3/LTX ({vocab}not umT5: Wan needs umt5_xxl)",
+                        facts=facts)
+    if h.has("text_model.encoder.layers.0.mlp.fc1.weight"):
         return Identity("clip_text", "a CLIP text encoder (not umT5)")
-    if any(k.startswith("model.layers.0.") for k in keys):
+    if any(k.startswith("model.layers.0.") for k in names):
         return Identity("llm", "an LLM-style text encoder (not umT5)")
     return None
 
 
 def _identify_clip_vision(h: Header) -> Identity | None:
-    keys = h.tensors
     for prefix in ("", "clip_vision.", "visual."):
-        if f"{prefix}vision_model.encoder.layers.47.layer_norm1.weight" in keys:
+        if h.has(f"{prefix}vision_model.encoder.layers.47.layer_norm1.weight"):
             return Identity("clip_vision:g", "CLIP ViT-bigG vision (not clip_vision_h)")
-        if f"{prefix}vision_model.encoder.layers.30.layer_norm1.weight" in keys:
+        if h.has(f"{prefix}vision_model.encoder.layers.30.layer_norm1.weight"):
             return Identity("clip_vision_h", "CLIP ViT-H vision")
-        if f"{prefix}vision_model.encoder.layers.22.layer_norm1.weight" in keys:
+        if h.has(f"{prefix}vision_model.encoder.layers.22.layer_norm1.weight"):
             return Identity("clip_vision:l", "CLIP ViT-L or SigLIP vision (not clip_vision_h)")
-    if "transformer.resblocks.31.ln_1.weight" in keys or "visual.transformer.resblocks.31.ln_1.weight" in keys:
+    if h.has("transformer.resblocks.31.ln_1.weight") or h.has("visual.transformer.resblocks.31.ln_1.weight"):
         return Identity("clip_vision_h", "CLIP ViT-H vision (open_clip layout)")
     return None
 
 
 def _identify_audio(h: Header) -> Identity | None:
-    keys = h.tensors
     for prefix in ("", "wav2vec2."):
         ln = h.shape(f"{prefix}encoder.layer_norm.bias")
         if ln is not None:
             if ln[0] == 1024:
-                return Identity("wav2vec2_large", "wav2vec2 large (1024-d)")
-            return Identity("wav2vec2:base", f"wav2vec2 base ({ln[0]}-d); Wan 2.2 S2V needs the 1024-d large model")
-    if "model.encoder.embed_positions.weight" in keys:
+                return Identity("wav2vec2_large", "wav2vec2 large (1024-d)", 1024)
+            return Identity("wav2vec2:base", f"wav2vec2 base ({ln[0]}-d); Wan 2.2 S2V needs the 1024-d large model",
+                            ln[0])
+    if h.has("model.encoder.embed_positions.weight"):
         return Identity("whisper", "Whisper large-v3 (S2V needs wav2vec2 large)")
     return None
