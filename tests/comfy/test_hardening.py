@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from harness import DAMAGED, PromptFailed, PromptRejected
-from prompts import bundle, i2v_ours, router
+from prompts import bundle, i2v_ours
 
 from wan22.catalog import BY_ROLE
 
