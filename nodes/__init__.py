@@ -7,6 +7,7 @@ import threading
 
 from comfy_api.latest import ComfyExtension, io
 
+from .audio_node import Wan22S2VAudioPrep
 from .bundle import Wan22BundleLoader
 from .inventory_node import Wan22VolumeInventory
 from .router import Wan22ModeRouter
@@ -38,11 +39,4 @@ class Wan22Extension(ComfyExtension):
         threading.Thread(target=_startup_inventory, name="wan22-inventory", daemon=True).start()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        nodes: list[type[io.ComfyNode]] = [Wan22BundleLoader, Wan22ModeRouter, Wan22MoESampler, Wan22VolumeInventory]
-        try:
-            from .audio_node import Wan22S2VAudioPrep
-
-            nodes.append(Wan22S2VAudioPrep)
-        except ImportError as e:
-            log.warning("[wan22] S2V audio prep node unavailable: %s", e)
-        return nodes
+        return [Wan22BundleLoader, Wan22ModeRouter, Wan22MoESampler, Wan22VolumeInventory, Wan22S2VAudioPrep]
