@@ -59,7 +59,9 @@ class Wan22S2VAudioPrep(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, fps: Any = None, chunk_length: Any = None, **kwargs: Any) -> bool | str:
+    def validate_inputs(cls, fps: Any = None, chunk_length: Any = None) -> bool | str:
+        # Only these two: naming an input here (or taking **kwargs) makes ComfyUI skip its own
+        # min/max checks for it, and the other inputs rely on those.
         try:
             if fps is not None:
                 wan_audio.check_fps(fps, labels=LABELS)
