@@ -148,7 +148,7 @@ def parse_header(raw: bytes, path: str = "<bytes>", file_size: int | None = None
     if raw.lstrip()[:1] != b"{":
         raise HeaderError("the header does not start with '{': not a safetensors file", "bad_json")
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw.rstrip(b" "))  # trailing pad spaces: cheap in C, slow in json's regex
     except (UnicodeDecodeError, ValueError) as e:
         raise HeaderError(f"the header is not valid JSON ({e.__class__.__name__}: {str(e)[:80]})", "bad_json") from e
     if not isinstance(doc, dict):
