@@ -8,6 +8,7 @@ export VENV
 
 setup:
 	@tools/setup_env.sh
+	@tools/setup_browser.sh
 
 test: setup
 	$(PYTHON) -m pytest tests -q

@@ -1,0 +1,121 @@
+// Renders a /wan22/inventory report (or the inventory node's `wan22_inventory` ui output, the
+// same dict) as DOM: used by the sidebar tab (full) and on the Wan22VolumeInventory node (compact).
+
+import { formatBytes, h } from "./dom.js";
+
+const USABLE = new Set(["ok", "stand_in"]);
+const STATUS_LABEL = {
+  ok: "ok", stand_in: "stand-in", missing: "missing", truncated: "truncated", corrupt: "corrupt",
+  misplaced: "misplaced", misnamed: "misnamed", wrong_model: "wrong model",
+};
+
+export function statusBadge(status) {
+  const s = String(status ?? "");
+  return h("span", { class: `wan22-badge wan22-badge-${s.replace(/[^a-z_]/g, "")}`, title: s },
+    STATUS_LABEL[s] ?? s);
+}
+
+function workflowEntries(report) {
+  return Object.entries(report?.workflows ?? {});
+}
+
+export function readyCounts(report) {
+  const entries = workflowEntries(report);
+  return { ready: entries.filter(([, st]) => st.ready).length, total: entries.length };
+}
+
+/** True when the report lists workflows and not one of them can run. */
+export function servesNothing(report) {
+  const { ready, total } = readyCounts(report);
+  return total > 0 && ready === 0;
+}
+
+function workflowState(st) {
+  if (!st.ready) return `not ready · ${st.blocking?.length ?? 0} blocking`;
+  const n = st.stand_ins?.length ?? 0;
+  return n ? `ready · ${n} stand-in${n === 1 ? "" : "s"}` : "ready";
+}
+
+function shortState(st) {
+  if (!st.ready) return `${st.blocking?.length ?? 0} blocking`;
+  const n = st.stand_ins?.length ?? 0;
+  return n ? `${n} stand-in${n === 1 ? "" : "s"}` : "ready";
+}
+
+function workflowCard(id, st, compact) {
+  const card = h("div", { class: "wan22-wf", dataset: { wan22Workflow: id, ready: String(!!st.ready) } },
+    h("div", { class: "wan22-wf-name" }, `${st.ready ? "✓" : "✗"} ${id}`),
+    h("div", { class: "wan22-wf-state wan22-muted" }, compact ? shortState(st) : workflowState(st)));
+  if (compact) {
+    card.title = [workflowState(st), ...(st.blocking ?? []).map((b) => `${b.name}: ${b.status}`)].join("\n");
+    return card;
+  }
+  for (const b of st.blocking ?? []) {
+    card.append(h("div", { class: "wan22-wf-block" }, statusBadge(b.status), " ", b.name,
+      b.hint ? h("div", { class: "wan22-hint" }, b.hint) : null));
+  }
+  for (const w of st.warnings ?? []) card.append(h("div", { class: "wan22-warn" }, w));
+  return card;
+}
+
+function fileRow(f) {
+  const meta = [f.folder, f.role, f.identity].filter(Boolean).join(" · ");
+  return h("div", { class: "wan22-file", dataset: { wan22File: f.name, status: f.status } },
+    h("div", { class: "wan22-file-row" }, statusBadge(f.status), h("span", { class: "wan22-file-name" }, f.name),
+      h("span", { class: "wan22-file-size" }, formatBytes(f.size))),
+    meta ? h("div", { class: "wan22-file-meta" }, meta) : null,
+    f.path && f.path !== f.expected_path ? h("div", { class: "wan22-file-meta" }, `at ${f.path}`) : null,
+    f.hint ? h("div", { class: "wan22-hint" }, f.hint) : null);
+}
+
+function summaryBox(report) {
+  const { ready, total } = readyCounts(report);
+  const bad = servesNothing(report) || (report?.problems?.length ?? 0) > 0;
+  return h("div", { class: `wan22-summary ${bad ? "wan22-bad" : "wan22-good"}`, dataset: { wan22Summary: "" } },
+    h("div", { style: { fontWeight: "600" } }, `${ready} of ${total} workflows ready`),
+    report?.summary ? h("div", { class: "wan22-muted" }, report.summary) : null);
+}
+
+/** The full report, as the sidebar tab shows it. */
+export function renderReport(report) {
+  const frag = h("div", { class: "wan22-report", dataset: { wan22Report: "" } });
+  frag.append(summaryBox(report));
+  for (const p of report?.problems ?? []) frag.append(h("div", { class: "wan22-error" }, `config error: ${p}`));
+  for (const w of report?.warnings ?? []) frag.append(h("div", { class: "wan22-warn" }, `config warning: ${w}`));
+
+  frag.append(h("h3", {}, "Workflows"));
+  const grid = h("div", { class: "wan22-wf-grid" });
+  for (const [id, st] of workflowEntries(report)) grid.append(workflowCard(id, st, false));
+  frag.append(grid);
+
+  const files = [...(report?.files ?? [])];
+  // Problems first, then stand-ins, then ok; catalog order within each group.
+  const rank = (f) => (USABLE.has(f.status) ? (f.status === "stand_in" ? 1 : 2) : 0);
+  files.sort((a, b) => rank(a) - rank(b));
+  const nBad = files.filter((f) => !USABLE.has(f.status)).length;
+  frag.append(h("h3", {}, `Files (${files.length}${nBad ? `, ${nBad} with findings` : ""})`));
+  frag.append(h("div", { class: "wan22-files" }, files.map(fileRow)));
+
+  frag.append(h("h3", {}, "Model folders searched (ComfyUI order)"));
+  const roots = report?.roots ?? [];
+  frag.append(roots.length
+    ? h("ul", { class: "wan22-roots" }, roots.map((r) => h("li", {}, `${r.path}`, h("span", { class: "wan22-muted" }, ` (${r.source})`))))
+    : h("div", { class: "wan22-muted" }, "(none)"));
+  return frag;
+}
+
+/** A compact view for the inventory node: summary, workflow chips, files with findings. */
+export function renderCompactReport(report) {
+  const box = h("div", { class: "wan22-report wan22-report-compact", dataset: { wan22Report: "" } });
+  box.append(summaryBox(report));
+  for (const p of report?.problems ?? []) box.append(h("div", { class: "wan22-error" }, `config error: ${p}`));
+  const grid = h("div", { class: "wan22-wf-grid" });
+  for (const [id, st] of workflowEntries(report)) grid.append(workflowCard(id, st, true));
+  box.append(grid);
+  const bad = (report?.files ?? []).filter((f) => !USABLE.has(f.status));
+  for (const f of bad) {
+    box.append(h("div", { class: "wan22-file-row", dataset: { wan22File: f.name, status: f.status }, title: f.hint ?? "" },
+      statusBadge(f.status), h("span", { class: "wan22-file-name" }, f.name)));
+  }
+  return box;
+}

@@ -1,0 +1,150 @@
+"""Shared pieces of the browser tier: where chromium and playwright-core are, why the tier cannot
+run, the router settings it drives, and the results of the one driver run (drive.mjs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+ARTIFACTS = Path(os.environ.get("WAN22_BROWSER_ARTIFACTS", HERE / "artifacts"))
+NODE_MODULES = HERE / "node_modules"
+DRIVER = HERE / "drive.mjs"
+DRIVER_TIMEOUT = float(os.environ.get("WAN22_BROWSER_TIMEOUT", "900"))
+
+# Router widget settings the preview is driven through, each checked against `python -m wan22 plan`.
+# (id, widgets, CLI arguments, screenshot or None)
+PLAN_CASES: list[tuple[str, dict[str, Any], list[str], str | None]] = [
+    ("i2v-fast", {"mode": "i2v", "preset": "fast"}, [], None),
+    ("i2v-quality", {"mode": "i2v", "preset": "quality"}, [], "router_preview_i2v_quality"),
+    ("i2v-fast_480p-6steps", {"mode": "i2v", "preset": "fast_480p", "steps": 6}, ["--steps", "6"], None),
+    ("i2v-quality-split5-unipc", {"mode": "i2v", "preset": "quality", "split_step": 5, "sampler_name": "uni_pc", "cfg": 4.0},
+     ["--split-step", "5", "--sampler", "uni_pc", "--cfg", "4.0"], "router_preview_split_override"),
+    ("t2v-quality-30steps-shift8", {"mode": "t2v", "preset": "quality", "steps": 30, "shift": 8.0},
+     ["--steps", "30", "--shift", "8.0"], "router_preview_t2v_quality"),
+    ("t2v-fast", {"mode": "t2v", "preset": "fast"}, [], None),
+    ("s2v-quality", {"mode": "s2v", "preset": "quality"}, [], None),
+    ("s2v-fast", {"mode": "s2v", "preset": "fast"}, [], None),
+    ("animate-fast", {"mode": "animate", "preset": "fast"}, [], "router_preview_animate_fast"),
+    ("animate-quality-no-relight", {"mode": "animate", "preset": "quality", "relight": False}, ["--no-relight"], None),
+    ("refused-i2v-fast-cfg3.5", {"mode": "i2v", "preset": "fast", "cfg": 3.5}, ["--cfg", "3.5"], "router_preview_refused"),
+]
+
+QUEUE_SIZE = {"width": 64, "height": 64, "length": 9}
+
+
+def chromium_path() -> str | None:
+    cands = [os.environ.get("WAN22_CHROMIUM", ""), "/usr/bin/chromium", "/usr/bin/chromium-browser",
+             shutil.which("chromium") or "", shutil.which("chromium-browser") or ""]
+    return next((c for c in cands if c and os.access(c, os.X_OK)), None)
+
+
+def _locked_version() -> str | None:
+    try:
+        lock = json.loads((HERE / "package-lock.json").read_text())
+        return str(lock["packages"]["node_modules/playwright-core"]["version"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def browser_missing() -> str | None:
+    """Why the tier cannot run here, or None. One reason, naming the fix."""
+    fix = "run tools/setup_browser.sh (make test does)"
+    if chromium_path() is None:
+        return f"browser tier skipped: no chromium (Debian package `chromium`, or set WAN22_CHROMIUM); {fix}"
+    if shutil.which("node") is None:
+        return f"browser tier skipped: no `node` (Node.js >= 20) on PATH; {fix}"
+    try:
+        installed = json.loads((NODE_MODULES / "playwright-core" / "package.json").read_text())["version"]
+    except (OSError, KeyError, ValueError):
+        return f"browser tier skipped: playwright-core is not installed in {NODE_MODULES}; {fix}"
+    locked = _locked_version()
+    if locked and installed != locked:
+        return f"browser tier skipped: playwright-core {installed} in node_modules, lockfile pins {locked}; {fix}"
+    return None
+
+
+def describe() -> str:
+    why = browser_missing()
+    return f"browser tier: {why}" if why else f"browser tier: {chromium_path()} + playwright-core {_locked_version()}"
+
+
+def example_names() -> list[str]:
+    return sorted(p.stem for p in (REPO / "example_workflows").glob("*.json"))
+
+
+def queue_example() -> str | None:
+    """The fast I2V example (not the 480p variant)."""
+    names = example_names()
+    exact = [n for n in names if n.endswith("i2v_fast")]
+    if exact:
+        return exact[0]
+    return next((n for n in names if "i2v" in n and "fast" in n and "480" not in n), None)
+
+
+def nothing_ready(report: dict[str, Any]) -> dict[str, Any]:
+    """The live report turned into one where no workflow can run (every expert missing)."""
+    rep: dict[str, Any] = json.loads(json.dumps(report))
+    experts = [f for f in rep["files"] if f["folder"] == "diffusion_models"]
+    for f in experts:
+        f.update(status="missing", path=None, size=None, identity=None,
+                 hint=f"put it in {f['expected_path'].rsplit('/', 1)[0] if f.get('expected_path') else 'diffusion_models'}")
+    for wid, st in rep["workflows"].items():
+        mode = wid.split("_")[0]
+        st["ready"] = False
+        st["stand_ins"] = []
+        st["blocking"] = [{"role": f["role"], "name": f["name"], "status": "missing", "hint": f["hint"]}
+                          for f in experts if str(f["role"]).startswith(mode)]
+    rep["ready"] = False
+    rep["summary"] = f"Wan22 inventory: 0/{len(rep['workflows'])} workflows ready; {len(experts)} missing"
+    return rep
+
+
+def example_inputs(input_dir: Path) -> list[str]:
+    """The input files the examples name (pose/face videos, speech) when the server lacks them, so
+    the frontend's previews of them load instead of 404ing. Never overwrites a file."""
+    try:
+        from wan22.demo import write_example_inputs
+    except ImportError:
+        return []
+    added = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            write_example_inputs(tmp)
+        except Exception as e:  # a helper in flux must not take the tier down
+            print(f"[browser] example inputs not written: {e}", file=sys.stderr)
+            return []
+        for p in Path(tmp).iterdir():
+            dst = input_dir / p.name
+            if not dst.exists():
+                shutil.copyfile(p, dst)
+                added.append(p.name)
+    return added
+
+
+@dataclass
+class BrowserRun:
+    results: dict[str, Any]
+    input: dict[str, Any]
+    server: Any
+    log: str
+    seconds: float
+
+    def phase(self, name: str) -> dict[str, Any]:
+        ph = self.results["phases"].get(name)
+        if ph is None:
+            pytest.fail(f"the browser driver did not reach phase '{name}'; driver log tail:\n{self.log[-3000:]}")
+        if not ph.get("ok"):
+            pytest.fail(f"browser phase '{name}' failed (screenshot artifacts/failure_{name}.png):\n{ph.get('error')}")
+        return dict(ph)
+
+
