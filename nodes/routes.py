@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import Any
 
 from aiohttp import web
 
 from ..wan22.errors import Wan22Error
-from ..wan22.routing import MODES, PRESETS, WORKFLOW_IDS, Overrides, make_plan
+from ..wan22.routing import MODES, PRESETS, WORKFLOW_IDS, make_plan
 
 log = logging.getLogger("wan22")
 MAX_PARAM_LEN = 64
 MAX_PARAMS = 16
 INVENTORY_PARAMS = {"workflow", "strict"}
 BOOL_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
-PLAN_PARAMS = {"mode", "preset", "steps", "cfg", "shift", "split_step", "sampler", "scheduler", "relight", "lora_strength"}
+PLAN_PARAMS = {"mode", "preset", "steps", "cfg", "shift", "split_step", "sampler", "scheduler", "relight", "lora_strength",
+               "lora_high", "lora_low"}
+LONG_PARAMS = {"lora_high", "lora_low"}  # file names can be long
+MAX_NAME_LEN = 255
 
 
 def _bad(msg: str, status: int = 400) -> web.Response:
@@ -32,8 +36,9 @@ def _check_params(request: web.Request, allowed: set[str]) -> str | None:
             pathish = any(w in k.lower() for w in ("path", "root", "dir", "file", "folder", "yaml"))
             return f"unknown parameter '{k[:MAX_PARAM_LEN]}': this route takes {', '.join(sorted(allowed))}" + (
                 " (it never takes a path: it inspects ComfyUI's configured model folders only)" if pathish else "")
-        if len(k) > MAX_PARAM_LEN or len(v) > MAX_PARAM_LEN:
-            return f"parameter '{k[:MAX_PARAM_LEN]}' is too long (limit {MAX_PARAM_LEN} characters)"
+        limit = MAX_NAME_LEN if k in LONG_PARAMS else MAX_PARAM_LEN
+        if len(k) > MAX_PARAM_LEN or len(v) > limit:
+            return f"parameter '{k[:MAX_PARAM_LEN]}' is too long (limit {limit} characters)"
     return None
 
 
@@ -74,30 +79,60 @@ async def get_inventory(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+def comfy_sigmas(scheduler: str, steps: int, shift: float) -> list[float]:
+    """ComfyUI's own sigmas for `scheduler` at `shift` (what ModelSamplingSD3 + KSampler use)."""
+    import comfy.model_sampling
+    import comfy.samplers
+
+    class Flow(comfy.model_sampling.ModelSamplingDiscreteFlow, comfy.model_sampling.CONST):
+        pass
+
+    ms = Flow()
+    ms.set_parameters(shift=shift, multiplier=1000)
+    return [float(x) for x in comfy.samplers.calculate_sigmas(ms, scheduler, steps)]
+
+
 async def get_plan(request: web.Request) -> web.Response:
+    """The plan Wan22ModeRouter would apply for these widget values (same code as the node; the
+    sigmas come from ComfyUI's own schedulers, so every scheduler works)."""
+    import comfy.samplers
+
+    from .router import draft_plan, overrides_from_inputs
+
     err = _check_params(request, PLAN_PARAMS)
     if err:
         return _bad(err)
-    mode = request.query.get("mode", "")
-    preset = request.query.get("preset", "")
+    q = request.query
+    mode = q.get("mode", "")
+    preset = q.get("preset", "")
     if mode not in MODES:
         return _bad(f"mode must be one of {', '.join(MODES)}")
     if preset not in PRESETS:
         return _bad(f"preset must be one of {', '.join(PRESETS)}")
+    sampler = q.get("sampler") or "auto"
+    scheduler = q.get("scheduler") or "auto"
+    if sampler != "auto" and sampler not in comfy.samplers.KSampler.SAMPLERS:
+        return _bad(f"sampler '{sampler}' is not a ComfyUI sampler")
+    if scheduler != "auto" and scheduler not in comfy.samplers.KSampler.SCHEDULERS:
+        return _bad(f"scheduler '{scheduler}' is not a ComfyUI scheduler")
+    relight_raw = q.get("relight", "true").lower()
+    if relight_raw not in BOOL_VALUES:
+        return _bad("relight must be true or false")
     try:
-        ov = Overrides(steps=_num(request, "steps", int) or None, cfg=_num(request, "cfg", float) or None,
-                       shift=_num(request, "shift", float) or None, split_step=_num(request, "split_step", int),
-                       sampler=request.query.get("sampler") or None, scheduler=request.query.get("scheduler") or None,
-                       lora_strength=_num(request, "lora_strength", float) or None,
-                       relight=request.query.get("relight", "true").lower() not in ("0", "false", "no"))
-        if ov.sampler == "auto":
-            ov.sampler = None
-        if ov.scheduler == "auto":
-            ov.scheduler = None
+        split = _num(request, "split_step", int)
+        ov = overrides_from_inputs(
+            mode, _num(request, "steps", int) or 0, _num(request, "cfg", float) or 0.0, _num(request, "shift", float) or 0.0,
+            -1 if split is None else split, sampler, scheduler, q.get("lora_high") or "auto", q.get("lora_low") or "auto",
+            _num(request, "lora_strength", float) or 0.0, BOOL_VALUES[relight_raw])
         if ov.split_step is not None and ov.split_step < 0:
-            ov.split_step = None
-        plan = make_plan(mode, preset, ov)
-    except Wan22Error as e:
+            return _bad(f"split_step {split}: use -1 (from the boundary) or a step number")
+        for name in ("cfg", "shift", "lora_strength"):
+            v = _num(request, name, float)
+            if v is not None and not math.isfinite(v):
+                return _bad(f"{name} must be a finite number")
+        draft = draft_plan(mode, preset, ov)
+        plan = make_plan(mode, preset, ov, sigmas=comfy_sigmas(draft.scheduler, draft.steps, draft.shift))
+    except ValueError as e:
         return _bad(str(e))
     return web.json_response(plan.as_dict())
 

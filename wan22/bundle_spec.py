@@ -91,8 +91,9 @@ def resolve_bundle(mode: str, values: Mapping[str, str], listings: Mapping[str, 
         line = f"{inp.name}: '{name}' is not in {inp.folder} ({where})"
         if near:
             line += f"; closest existing: {', '.join(repr(c) for c in near)} (select it in '{inp.name}', or rename/move the file)"
-        if value == AUTO:
-            line += f"; download: {entry.url}"
+        catalog = next((f for f in BY_ROLE.values() if f.name == name), None)
+        if catalog is not None:
+            line += f"; download: {catalog.url}"
         missing.append(line)
     if missing:
         raise MissingFilesError(

@@ -210,3 +210,14 @@ def test_missing_lora_fails_validation_with_download_hint(comfy_server: Any) -> 
     with pytest.raises(PromptRejected) as e:
         comfy_server.run(p)
     assert "v2_low_noise" in _node_errors(e.value)
+
+
+def test_plan_route_uses_comfyui_schedules_and_pairing_rules(comfy_server: Any) -> None:
+    simple = comfy_server.get("/wan22/plan?mode=i2v&preset=quality")
+    assert simple["split_step"] == make_plan("i2v", "quality").split_step
+    karras = comfy_server.get("/wan22/plan?mode=i2v&preset=quality&scheduler=karras")
+    assert karras["scheduler"] == "karras" and len(karras["sigmas"]) == 21
+    assert karras["sigmas"] != simple["sigmas"]
+    assert karras["split_step"] == sum(1 for s in karras["sigmas"][:20] if s >= 0.9)
+    status, body = comfy_server.request("GET", f"/wan22/plan?mode=i2v&preset=fast&lora_high={BY_ROLE['lora_t2v_high'].name}")
+    assert status == 400 and "is a T2V LoRA" in body["error"]
