@@ -71,8 +71,9 @@ def audio_prompt(**prep: Any) -> Callable[[Prompt], Prompt]:
     def f(_: Prompt) -> Prompt:
         inputs = {"audio": ["load", 0], "fps": 16.0, "start_seconds": 0.0, "max_seconds": 0.0, "normalize": "peak",
                   "chunk_length": 77, "batch_index": -1}
-        file = prep.pop("file", "wan22_tone.wav")
-        inputs.update(prep)
+        extra = dict(prep)  # copy: the closure is called once per use
+        file = extra.pop("file", "wan22_tone.wav")
+        inputs.update(extra)
         return {"load": {"class_type": "LoadAudio", "inputs": {"audio": file}},
                 "prep": {"class_type": "Wan22S2VAudioPrep", "inputs": inputs},
                 "save": {"class_type": "SaveAudio", "inputs": {"audio": ["prep", 0], "filename_prefix": "hard/audio"}}}
@@ -170,12 +171,12 @@ def audio_inputs(comfy_server: Any) -> None:
         w.writeframes(b"")
 
 
-def _expect_error(server: Any, prompt: Prompt) -> str:
+def _expect_error(server: Any, prompt: Prompt, case: str = "") -> str:
     try:
         server.run(prompt, timeout=120)
     except (PromptRejected, PromptFailed) as e:
         return _error_text(e)
-    raise AssertionError("the prompt ran but should have been refused")
+    raise AssertionError(f"bad prompt {case!r} ran but should have been refused")
 
 
 def test_suite_has_at_least_40_distinct_bad_prompts() -> None:
@@ -184,8 +185,8 @@ def test_suite_has_at_least_40_distinct_bad_prompts() -> None:
 
 @pytest.mark.parametrize("case", BAD, ids=[b[0] for b in BAD])
 def test_bad_prompt_gets_a_clear_error(comfy_server: Any, audio_inputs: None, case: tuple[str, Any, list[str]]) -> None:
-    _id, mutate, needles = case
-    text = _expect_error(comfy_server, mutate(copy.deepcopy(base())))
+    case_id, mutate, needles = case
+    text = _expect_error(comfy_server, mutate(copy.deepcopy(base())), case_id)
     for needle in needles:
         assert needle in text, f"{needle!r} not in error: {text[:1500]}"
     # the error names a node: ComfyUI reports node_errors keyed by node id with its class_type,
@@ -197,8 +198,8 @@ def test_200_bad_prompts_then_a_good_one_still_runs(comfy_server: Any, audio_inp
     comfy_server.run(base())  # warm: models loaded, so the RSS comparison is about leaks
     rss_before = _rss_mb(comfy_server.proc.pid)
     for i in range(200):
-        _id, mutate, _ = BAD[i % len(BAD)]
-        _expect_error(comfy_server, mutate(copy.deepcopy(base())))
+        case, mutate, _ = BAD[i % len(BAD)]
+        _expect_error(comfy_server, mutate(copy.deepcopy(base())), case)
     good = i2v_ours("fast", seed=99, save_latent=True, prefix="hard_after")
     entry = comfy_server.run(good)
     assert entry["status"]["status_str"] == "success"
