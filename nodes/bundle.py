@@ -8,7 +8,7 @@ from typing import Any
 import folder_paths
 from comfy_api.latest import io
 
-from ..wan22.bundle_spec import AUTO, BUNDLE_INPUTS, EXPERT_INPUTS, Resolved, check_model_file, resolve_bundle
+from ..wan22.bundle_spec import AUTO, BUNDLE_INPUTS, EXPERT_INPUTS, NONE, Resolved, check_model_file, resolve_bundle
 from ..wan22.errors import PlanError
 from ..wan22.routing import MODES
 from . import loading
@@ -95,7 +95,8 @@ class Wan22BundleLoader(io.ComfyNode):
                                    "s2v: sound to video · animate: character animation"),
         ]
         for spec in BUNDLE_INPUTS:
-            inputs.append(io.Combo.Input(spec.name, options=[AUTO, *listings.get(spec.folder, [])], default=AUTO,
+            extra = [NONE] if spec.optional else []
+            inputs.append(io.Combo.Input(spec.name, options=[AUTO, *extra, *listings.get(spec.folder, [])], default=AUTO,
                                          tooltip=spec.tooltip))
         inputs.append(io.Combo.Input("weight_dtype", options=WEIGHT_DTYPES, default="default", advanced=True,
                                      tooltip="As UNETLoader. Keep 'default' for *_fp8_scaled files."))
@@ -145,7 +146,7 @@ class Wan22BundleLoader(io.ComfyNode):
         bad = _check_headers(mode, files)
         if bad:
             raise ValueError(bad)
-        clip = loading.text_encoder(files["text_encoder"].name)
+        clip = loading.text_encoder(files["text_encoder"].name) if "text_encoder" in files else None
         vae_obj = loading.vae(files["vae"].name)
         cv = loading.clip_vision(files["clip_vision"].name) if "clip_vision" in files else None
         ae = loading.audio_encoder(files["audio_encoder"].name) if "audio_encoder" in files else None

@@ -24,6 +24,7 @@ class BundleInput:
     folder: str
     roles: Mapping[str, str]  # mode -> catalog role (modes that do not use the input are absent)
     tooltip: str
+    optional: bool = False  # 'none' skips loading it (the output is then empty)
 
 
 BUNDLE_INPUTS: tuple[BundleInput, ...] = (
@@ -34,7 +35,8 @@ BUNDLE_INPUTS: tuple[BundleInput, ...] = (
     BundleInput("model", "diffusion_models", {"s2v": "s2v", "animate": "animate"},
                 "s2v/animate: the single diffusion model. 'auto' = the standard file name for the mode."),
     BundleInput("text_encoder", "text_encoders", dict.fromkeys(MODES, "text_encoder"),
-                "umT5-XXL, loaded with CLIPLoader type 'wan'."),
+                "umT5-XXL, loaded with CLIPLoader type 'wan'. 'none' skips it (about 6.7 GB of RAM) for graphs "
+                "that bring their own conditioning, e.g. API workflows with precomputed embeddings.", optional=True),
     BundleInput("vae", "vae", dict.fromkeys(MODES, "vae"),
                 "The Wan 2.1 VAE (every Wan 2.2 14B model uses it; wan2.2_vae is for the 5B model only)."),
     BundleInput("clip_vision", "clip_vision", {"animate": "clip_vision"},
@@ -81,6 +83,11 @@ def resolve_bundle(mode: str, values: Mapping[str, str], listings: Mapping[str, 
             continue
         entry = BY_ROLE[role]
         value = values.get(inp.name, AUTO) or AUTO
+        if value == NONE:
+            if inp.optional:
+                continue
+            missing.append(f"{inp.name}: 'none' is not allowed; mode {mode} needs {entry.description}")
+            continue
         name = entry.name if value == AUTO else value
         options = listings.get(inp.folder, ())
         if name in options:

@@ -49,3 +49,10 @@ def test_missing_lora_line() -> None:
     assert resolve_lora("a.safetensors", ["a.safetensors"]) is None
     line = resolve_lora(BY_ROLE["lora_t2v_low"].name, [BY_ROLE["lora_t2v_high"].name])
     assert line is not None and "closest existing" in line and "download" in line
+
+
+def test_text_encoder_can_be_skipped_but_not_the_vae() -> None:
+    got = resolve_bundle("i2v", {"text_encoder": "none"}, FULL)
+    assert "text_encoder" not in got and "vae" in got
+    with pytest.raises(MissingFilesError, match="'none' is not allowed"):
+        resolve_bundle("i2v", {"vae": "none"}, FULL)
