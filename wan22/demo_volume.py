@@ -35,6 +35,7 @@ ST_DTYPE = {
 NAME_DTYPE = {"float16": "F16", "bfloat16": "BF16", "float32": "F32"}
 
 DEMO_SEED = 22
+UMT5_SPIECE_BYTES = 4_548_313  # size of umT5's spiece.model, stored in the real checkpoint
 DATASET_POSITIVE = "wan22_demo_positive"
 DATASET_NEGATIVE = "wan22_demo_negative"
 TEXT_TOKENS = 16
@@ -357,8 +358,10 @@ def sparse_tensors_for(role: str) -> list[tuple[str, str, tuple[int, ...]]]:
     if kind == "dit":
         return real_header_tensors(layout, fp8_scaled=True)
     if kind == "te":
+        # the real file also carries umT5's SentencePiece model (about 4.5 MB) as a U8 tensor
         t = real_header_tensors(layout, fp8_scaled=True)
-        return [x for x in t if x[0] != "shared.weight"] + [("shared.weight", "F16", (256384, 4096))]
+        return ([x for x in t if x[0] != "shared.weight"] + [("shared.weight", "F16", (256384, 4096)),
+                                                             ("spiece_model", "U8", (UMT5_SPIECE_BYTES,))])
     if kind == "lora":
         return real_lora_tensors(layout)
     return [(k, NAME_DTYPE.get(d, "F16"), s) for k, s, d in load(layout).tensors]
