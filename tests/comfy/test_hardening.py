@@ -197,14 +197,23 @@ def test_bad_prompt_gets_a_clear_error(comfy_server: Any, audio_inputs: None, ca
 def test_200_bad_prompts_then_a_good_one_still_runs(comfy_server: Any, audio_inputs: None) -> None:
     comfy_server.run(base())  # warm: models loaded, so the RSS comparison is about leaks
     rss_before = _rss_mb(comfy_server.proc.pid)
+    rss_first_pass = rss_before
     for i in range(200):
         case, mutate, _ = BAD[i % len(BAD)]
         _expect_error(comfy_server, mutate(copy.deepcopy(base())), case)
+        if i == len(BAD) - 1:  # every case seen once: what they load on first use is loaded now
+            rss_first_pass = _rss_mb(comfy_server.proc.pid)
+    rss_200 = _rss_mb(comfy_server.proc.pid)
     good = i2v_ours("fast", seed=99, save_latent=True, prefix="hard_after")
     entry = comfy_server.run(good)
     assert entry["status"]["status_str"] == "success"
     rss_after = _rss_mb(comfy_server.proc.pid)
-    print(f"\nserver RSS before {rss_before:.0f} MB, after 200 bad prompts + 1 good: {rss_after:.0f} MB")
+    print(f"\nserver RSS: before {rss_before:.0f} MB; after one pass of the {len(BAD)} cases {rss_first_pass:.0f} MB; "
+          f"after 200 bad prompts {rss_200:.0f} MB; after the good one {rss_after:.0f} MB")
+    # Some cases load models (e.g. the s2v bundle of the mode-mismatch case) that the next prompt
+    # evicts again: RSS then fluctuates around a plateau (measured: 1.16 -> 1.29 GB +- 70 MB over
+    # six passes of all cases, no upward trend). A per-prompt leak of even 1.5 MB would break this.
+    assert rss_200 - rss_first_pass < 220, "memory grows with repeated bad prompts"
     assert rss_after - rss_before < 300, (rss_before, rss_after)
 
 
