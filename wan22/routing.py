@@ -346,7 +346,7 @@ def make_plan(mode: str, preset: str, overrides: Overrides | None = None,
     # LoRAs per stage.
     slots = ("high", "low") if len(p.experts) == 2 else ("single",)
     stage_loras: list[list[PlanLora]] = []
-    for slot, uses, role in zip(slots, p.loras, p.experts, strict=True):
+    for slot, uses in zip(slots, p.loras, strict=True):
         chosen: list[PlanLora] = []
         if slot in ov.loras:
             lora_file = ov.loras[slot]
@@ -369,7 +369,7 @@ def make_plan(mode: str, preset: str, overrides: Overrides | None = None,
         if ov.lora_strength is not None and chosen:
             chosen[0].strength = float(ov.lora_strength)
         for lora in chosen:
-            problems += _pairing_problems(mode, p, slot, role, lora)
+            problems += _pairing_problems(mode, slot, uses, lora)
         stage_loras.append(chosen)
 
     # Distilled LoRAs need cfg 1 and their step count.
@@ -430,13 +430,13 @@ def make_plan(mode: str, preset: str, overrides: Overrides | None = None,
                 warnings=warnings)
 
 
-def _pairing_problems(mode: str, p: Preset, slot: str, expert_role: str, lora: PlanLora) -> list[str]:
+def _pairing_problems(mode: str, slot: str, preset_uses: tuple[LoraUse, ...], lora: PlanLora) -> list[str]:
+    """Why `lora` does not fit the `slot` expert of `mode`; preset_uses are the preset's LoRAs there."""
     out: list[str] = []
     name = lora.file
     task = _lora_task(name)
     noise = _lora_noise(name)
-    expected = [u.role for u in p.loras[("high", "low", "single").index(slot) if slot != "single" else 0]]
-    right = ", ".join(BY_ROLE[r].name for r in expected) or "no LoRA (preset 'quality')"
+    right = ", ".join(BY_ROLE[u.role].name for u in preset_uses) or "no LoRA (preset 'quality')"
     if mode in ("i2v", "t2v"):
         if task is not None and task != mode:
             out.append(f"{name} is a {task.upper()} LoRA but the {slot}-noise expert is {mode.upper()}: use {right}")

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-PACK_DIR_NAME = "ComfyUI-Wan22"
 
 YAML_KEYS = ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras", "datasets")
 
@@ -113,16 +112,9 @@ def tree_hashes(*roots: Path) -> dict[str, str]:
 
 def make_base(base: Path, pack: Path = REPO) -> Path:
     """A ComfyUI --base-directory whose custom_nodes holds only this pack (symlinked)."""
-    (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
-    for d in ("input", "output", "temp", "user/default"):
-        (base / d).mkdir(parents=True, exist_ok=True)
-    link = base / "custom_nodes" / PACK_DIR_NAME
-    if not link.exists():
-        link.symlink_to(pack, target_is_directory=True)
-    settings = base / "user" / "default" / "comfy.settings.json"
-    if not settings.exists():
-        settings.write_text(json.dumps({"Comfy.TutorialCompleted": True, "Comfy.Notification.ShowVersionUpdates": False}))
-    return base
+    from wan22.demo import make_base as demo_make_base
+
+    return demo_make_base(base, pack)
 
 
 @dataclass
