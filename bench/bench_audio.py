@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from wan22 import audio as wa  # noqa: E402
+from wan22.audio import prepare as wa
 
 try:
     import torchaudio

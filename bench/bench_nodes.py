@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "tests" / "comfy"))
 from harness import Server, find_comfyui, free_port, make_base, start_image, write_yaml  # noqa: E402
 from prompts import bundle, conditioning_nodes, finish, i2v_native, i2v_ours, router  # noqa: E402
 
-from wan22.demo_volume import make_demo_volume  # noqa: E402
+from wan22.demo.demo_volume import make_demo_volume  # noqa: E402
 
 
 def exec_ms(entry: dict[str, Any]) -> float:

@@ -49,8 +49,8 @@ def write_volume(volume: Path) -> None:
     import torch
 
     from wan22.catalog import BY_ROLE
-    from wan22.demo_volume import real_header_tensors, real_lora_tensors, umt5_stub_tensors, write_safetensors
-    from wan22.layouts import load
+    from wan22.demo.demo_volume import real_header_tensors, real_lora_tensors, umt5_stub_tensors, write_safetensors
+    from wan22.demo.layouts import load
 
     def random_file(role: str, spec: list[tuple[str, str, tuple[int, ...]]]) -> None:
         e = BY_ROLE[role]
@@ -126,7 +126,7 @@ def main() -> int:
     from comfy_extras.nodes_wan import WanImageToVideo
 
     import nodes as comfy_nodes
-    from wan22.routing import make_plan
+    from wan22.plan.routing import make_plan
 
     n = pack.nodes
     card = torch.cuda.get_device_name(0)

@@ -6,7 +6,7 @@ from typing import Any
 
 from comfy_api.latest import io, ui
 
-from ..wan22 import audio as wan_audio
+from ..wan22.audio import prepare as wan_audio
 from ..wan22.errors import AudioError
 
 NODE = "Wan22S2VAudioPrep"

@@ -8,9 +8,10 @@ from typing import Any
 import folder_paths
 from comfy_api.latest import io
 
-from ..wan22.bundle_spec import AUTO, BUNDLE_INPUTS, EXPERT_INPUTS, NONE, Resolved, check_model_file, resolve_bundle
 from ..wan22.errors import PlanError
-from ..wan22.routing import MODES
+from ..wan22.plan.bundle_spec import AUTO, BUNDLE_INPUTS, EXPERT_INPUTS, NONE, Resolved, resolve_bundle
+from ..wan22.plan.routing import MODES
+from ..wan22.volume.inventory import check_model_file
 from . import loading
 from .types import CATEGORY, Bundle
 

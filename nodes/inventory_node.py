@@ -11,9 +11,9 @@ from typing import Any
 import folder_paths
 from comfy_api.latest import io
 
-from ..wan22.inventory import Report, run_inventory
-from ..wan22.roots import FolderConfig, from_folder_paths
-from ..wan22.routing import WORKFLOW_IDS
+from ..wan22.plan.routing import WORKFLOW_IDS
+from ..wan22.volume.inventory import Report, run_inventory
+from ..wan22.volume.roots import FolderConfig, from_folder_paths
 from .types import CATEGORY
 
 

@@ -8,9 +8,10 @@ from typing import Any
 import comfy.samplers
 from comfy_api.latest import io, ui
 
-from ..wan22.bundle_spec import AUTO, NONE, check_model_file, resolve_lora
 from ..wan22.errors import PlanError
-from ..wan22.routing import MODES, PRESETS, Overrides, Plan, get_preset, make_plan
+from ..wan22.plan.bundle_spec import AUTO, NONE, resolve_lora
+from ..wan22.plan.routing import MODES, PRESETS, Overrides, Plan, get_preset, make_plan
+from ..wan22.volume.inventory import check_model_file
 from . import loading
 from .types import CATEGORY, Bundle
 from .types import Plan as PlanType

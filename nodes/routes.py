@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ..wan22.errors import Wan22Error
-from ..wan22.routing import MODES, PRESETS, WORKFLOW_IDS, make_plan
+from ..wan22.plan.routing import MODES, PRESETS, WORKFLOW_IDS, make_plan
 
 log = logging.getLogger("wan22")
 MAX_PARAM_LEN = 64

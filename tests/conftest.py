@@ -63,7 +63,7 @@ def comfyui_path() -> Path:
 @pytest.fixture(scope="session")
 def demo_volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The user's volume as tiny stand-ins, plus the T2V files (for the t2v workflows)."""
-    from wan22.demo_volume import make_demo_volume
+    from wan22.demo.demo_volume import make_demo_volume
 
     root = tmp_path_factory.mktemp("volume")
     make_demo_volume(str(root), with_t2v=True)

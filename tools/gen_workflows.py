@@ -33,11 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wan22.bundle_spec import AUTO, BUNDLE_INPUTS  # noqa: E402
-from wan22.catalog import BY_NAME, BY_ROLE  # noqa: E402
-from wan22.demo import EXAMPLE_AUDIO, EXAMPLE_FACE, EXAMPLE_IMAGE, EXAMPLE_POSE  # noqa: E402
-from wan22.routing import get_preset  # noqa: E402
-from wan22.workflows import (  # noqa: E402
+from wan22.api.workflows import (  # noqa: E402
     FRONTEND_EXTRA_INPUTS,
     FRONTEND_WIDGET_NODES,
     UI_VERSION,
@@ -47,6 +43,10 @@ from wan22.workflows import (  # noqa: E402
     widget_layout,
     widgets_values_from_names,
 )
+from wan22.catalog import BY_NAME, BY_ROLE  # noqa: E402
+from wan22.demo.demo import EXAMPLE_AUDIO, EXAMPLE_FACE, EXAMPLE_IMAGE, EXAMPLE_POSE  # noqa: E402
+from wan22.plan.bundle_spec import AUTO, BUNDLE_INPUTS  # noqa: E402
+from wan22.plan.routing import get_preset  # noqa: E402
 
 OUT = REPO / "example_workflows"
 SNAPSHOT = REPO / "tests" / "fixtures" / "object_info.json"
@@ -638,8 +638,8 @@ def refresh_object_info(comfyui: str | None) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "tests" / "comfy"))
     from harness import Server, find_comfyui, free_port, make_base, write_yaml
 
-    from wan22.demo import write_example_inputs
-    from wan22.demo_volume import make_demo_volume
+    from wan22.demo.demo import write_example_inputs
+    from wan22.demo.demo_volume import make_demo_volume
 
     path = Path(comfyui) if comfyui else find_comfyui()[0]
     if path is None:

@@ -1,11 +1,31 @@
-"""ComfyUI-free core of the Wan 2.2 node pack: catalog, inventory, routing, audio, workflows.
+"""ComfyUI-free core of the Wan 2.2 node pack, in wings.
 
 Nothing in this package imports comfy, folder_paths, server or nodes (tests enforce it), so the
-CLI and the tests run on any machine with Python.
+CLI, the worker and the tests run on any machine with Python.
+
+Floors, top to bottom. A module may import from its own wing and from wings on lower floors,
+never upwards and never sideways between wings on one floor (tests/unit/test_boundary.py):
+
+    4  cli/                       argparse only: argv -> typed options -> library calls
+    3  demo/  serverless/         the demo and dev toolkit; the RunPod worker
+    2  api/   volume/             ComfyUI's HTTP API and workflows; the model volume
+    1  plan/  audio/              routing plans and presets; S2V audio
+    0  catalog  errors  _version  facts every wing shares
+
+`wan22.data` holds package data (tensor layouts, the tiny SentencePiece model, presets).
 """
 
 from __future__ import annotations
 
 from ._version import __version__
 
-__all__ = ["__version__"]
+# The allowed direction, as data: the boundary test reads it.
+FLOORS: dict[str, int] = {
+    "cli": 4,
+    "demo": 3, "serverless": 3,
+    "api": 2, "volume": 2,
+    "plan": 1, "audio": 1,
+    "catalog": 0, "errors": 0, "_version": 0,
+}
+
+__all__ = ["FLOORS", "__version__"]

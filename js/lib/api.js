@@ -70,7 +70,7 @@ export function getInventory({ workflows = [], strict = false } = {}, opts = {})
  * Query parameters for /wan22/plan from the router's widget values, with the node's own
  * conventions: 0 = the preset's steps/cfg/shift/lora_strength, -1 = split from the boundary,
  * 'auto' = the preset's sampler/scheduler. Only overrides are sent, so the route and the node
- * resolve the defaults in the same place (wan22/routing.py).
+ * resolve the defaults in the same place (wan22/plan/routing.py).
  */
 export function planQuery(values) {
   const q = new URLSearchParams();

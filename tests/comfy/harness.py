@@ -71,8 +71,8 @@ def make_damaged_volume(root: Path) -> dict[str, Path]:
     import struct
 
     from wan22.catalog import BY_ROLE
-    from wan22.demo_volume import build_stand_in, lora_tensors, model_tensors, stand_in_metadata, write_safetensors
-    from wan22.layouts import load
+    from wan22.demo.demo_volume import build_stand_in, lora_tensors, model_tensors, stand_in_metadata, write_safetensors
+    from wan22.demo.layouts import load
 
     paths = {k: root / f / n for k, (f, n) in DAMAGED.items()}
     for p in paths.values():
@@ -112,7 +112,7 @@ def tree_hashes(*roots: Path) -> dict[str, str]:
 
 def make_base(base: Path, pack: Path = REPO) -> Path:
     """A ComfyUI --base-directory whose custom_nodes holds only this pack (symlinked)."""
-    from wan22.demo import make_base as demo_make_base
+    from wan22.demo.demo import make_base as demo_make_base
 
     return demo_make_base(base, pack)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wan22.catalog import BY_ROLE
-from wan22.routing import make_plan
+from wan22.plan.routing import make_plan
 
 POS = "wan22_demo_positive"
 NEG = "wan22_demo_negative"

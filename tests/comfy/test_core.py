@@ -11,7 +11,7 @@ from harness import PromptFailed, PromptRejected, video_info
 from prompts import bundle, i2v_native, i2v_ours, router
 
 from wan22.catalog import BY_ROLE
-from wan22.routing import make_plan, sigmas_for
+from wan22.plan.routing import make_plan, sigmas_for
 
 # ------------------------------------------------------------ in-process: detection and LoRAs
 
@@ -100,7 +100,7 @@ def test_layouts_match_comfyui_modules(comfy_inproc: Any, repo_root: Path) -> No
     assert spec and spec.loader
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    from wan22.layouts import load
+    from wan22.demo.layouts import load
 
     for kind in ("i2v", "t2v", "s2v", "animate"):
         cfg, tensors = gen.build_dit(kind, gen.TINY)

@@ -262,7 +262,7 @@ def test_header_claiming_2pow60_bytes_is_refused_without_allocating(comfy_server
 
 
 def test_hand_made_header_length_over_limit_is_corrupt(tmp_path: Path) -> None:
-    from wan22.safetensors_header import HeaderError, read_header
+    from wan22.volume.safetensors_header import HeaderError, read_header
 
     p = tmp_path / "x.safetensors"
     p.write_bytes(struct.pack("<Q", 2**60) + b"{}")

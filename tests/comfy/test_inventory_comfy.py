@@ -16,8 +16,8 @@ import pytest
 from harness import Server, free_port, make_base, tree_hashes, write_yaml
 
 from wan22.catalog import BY_ROLE
-from wan22.demo_volume import T2V_EXTRA, USER_VOLUME
-from wan22.routing import PRESET_TABLE, WORKFLOW_IDS
+from wan22.demo.demo_volume import T2V_EXTRA, USER_VOLUME
+from wan22.plan.routing import PRESET_TABLE, WORKFLOW_IDS
 
 
 def inventory_prompt(workflow: str, strict: bool = False) -> dict[str, Any]:

@@ -25,8 +25,7 @@ from typing import Any
 import pytest
 from harness import video_info
 
-from wan22.demo import EXAMPLE_AUDIO, EXAMPLE_FACE, EXAMPLE_POSE, motion_video, speech_wav
-from wan22.workflows import (
+from wan22.api.workflows import (
     UPLOAD_FLAGS,
     expected_frames,
     preflight,
@@ -36,6 +35,7 @@ from wan22.workflows import (
     use_precomputed_conditioning,
     validate_ui,
 )
+from wan22.demo.demo import EXAMPLE_AUDIO, EXAMPLE_FACE, EXAMPLE_POSE, motion_video, speech_wav
 
 REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "example_workflows"

@@ -20,7 +20,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="wan22.audio needs torch (ComfyUI always has it)")
 
-from wan22 import audio as wa  # noqa: E402
+from wan22.audio import prepare as wa  # noqa: E402
 from wan22.cli import main as cli_main  # noqa: E402
 from wan22.errors import AudioError  # noqa: E402
 

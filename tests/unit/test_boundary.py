@@ -49,3 +49,70 @@ def test_root_init_has_no_side_effects_and_no_v1_mappings() -> None:
     assert set(top) <= {"Expr", "Assign", "AsyncFunctionDef"}, top
     assert 'WEB_DIRECTORY = "./js"' in src
     assert "async def comfy_entrypoint" in src
+
+
+def _wing(rel: Path) -> str:
+    """The wing (or bottom-floor module) a file under wan22/ belongs to."""
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _imported_wings(path: Path) -> set[str]:
+    """The wan22 wings a module imports, from its relative imports resolved against its package."""
+    rel = path.relative_to(REPO / "wan22")
+    pkg = list(rel.parts[:-1])
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.ImportFrom) or not node.level:
+            continue
+        base = pkg[: len(pkg) - (node.level - 1)] if node.level > 1 else pkg
+        target = base + (node.module.split(".") if node.module else [])
+        if target:
+            out.add(target[0])
+        else:  # `from .. import x`: x is a wing or a bottom module
+            out.update(a.name for a in node.names if a.name != "__version__")
+    return out
+
+
+def test_wings_import_only_downwards() -> None:
+    from wan22 import FLOORS
+
+    bad = []
+    for path in sorted((REPO / "wan22").rglob("*.py")):
+        rel = path.relative_to(REPO / "wan22")
+        own = _wing(rel)
+        if own in ("__init__", "__main__", "data"):
+            continue
+        assert own in FLOORS, f"wan22/{rel}: wing {own!r} has no floor in wan22.FLOORS"
+        for w in _imported_wings(path) - {own}:
+            if w not in FLOORS:
+                continue
+            if FLOORS[w] >= FLOORS[own]:
+                bad.append(f"wan22/{rel} ({own}, floor {FLOORS[own]}) imports {w} (floor {FLOORS[w]})")
+    assert not bad, "imports against the allowed direction (see wan22/__init__.py):\n" + "\n".join(bad)
+
+
+def test_every_wing_says_what_it_owns() -> None:
+    for init in (REPO / "wan22").glob("*/__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        assert len(doc) > 80, f"{init.relative_to(REPO)}: the wing's docstring must say what it owns and may import"
+
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_module_or_function_is_too_big() -> None:
+    """Measured with the AST: a module's line count, a function's end_lineno - lineno + 1
+    (decorators and docstring included)."""
+    too_big = []
+    for path in sorted((REPO / "wan22").rglob("*.py")):
+        src = path.read_text()
+        rel = path.relative_to(REPO)
+        if len(src.splitlines()) > MAX_MODULE_LINES:
+            too_big.append(f"{rel}: {len(src.splitlines())} lines (max {MAX_MODULE_LINES})")
+        for node in ast.walk(ast.parse(src, str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = (node.end_lineno or node.lineno) - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    too_big.append(f"{rel}:{node.lineno} {node.name}: {n} lines (max {MAX_FUNCTION_LINES})")
+    assert not too_big, "\n".join(too_big)

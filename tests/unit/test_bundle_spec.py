@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from wan22.bundle_spec import resolve_bundle, resolve_lora
 from wan22.catalog import BY_ROLE
 from wan22.errors import MissingFilesError
+from wan22.plan.bundle_spec import resolve_bundle, resolve_lora
 
 FULL = {
     "diffusion_models": [BY_ROLE[r].name for r in ("i2v_high", "i2v_low", "s2v", "animate")],

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from wan22.catalog import BY_ROLE
-from wan22.demo_volume import USER_VOLUME, make_demo_volume
-from wan22.identify import identify, is_stand_in
-from wan22.safetensors_header import read_header
+from wan22.demo.demo_volume import USER_VOLUME, make_demo_volume
+from wan22.volume.identify import identify, is_stand_in
+from wan22.volume.safetensors_header import read_header
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wan22.install_support import WAN_KEYS, WAN_SUBDIRS
-from wan22.inventory import run_inventory
-from wan22.roots import FolderConfig, load_extra_model_paths
+from wan22.demo.install_support import WAN_KEYS, WAN_SUBDIRS
+from wan22.volume.inventory import run_inventory
+from wan22.volume.roots import FolderConfig, load_extra_model_paths
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from wan22.catalog import BY_ROLE, FILES
-from wan22.demo_volume import NAME_DTYPE, real_header_tensors, real_lora_tensors, sparse_tensors_for
-from wan22.identify import identify, is_stand_in
-from wan22.layouts import load, names
-from wan22.safetensors_header import Header, build_header, parse_header
+from wan22.demo.demo_volume import NAME_DTYPE, real_header_tensors, real_lora_tensors, sparse_tensors_for
+from wan22.demo.layouts import load, names
+from wan22.volume.identify import identify, is_stand_in
+from wan22.volume.safetensors_header import Header, build_header, parse_header
 
 Tensors = list[tuple[str, str, tuple[int, ...]]]
 

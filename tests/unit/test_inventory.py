@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-import wan22.inventory as inv
-import wan22.safetensors_header as sh
+import wan22.volume.inventory as inv
+import wan22.volume.safetensors_header as sh
 from wan22.catalog import BY_ROLE, FILES, CatalogFile
-from wan22.demo_volume import (
+from wan22.demo.demo_volume import (
     NAME_DTYPE,
     USER_VOLUME,
     make_demo_volume,
@@ -35,11 +35,11 @@ from wan22.demo_volume import (
     sparse_tensors_for,
     write_sparse,
 )
-from wan22.inventory import STATUSES, USABLE, Report, run_inventory
-from wan22.layouts import load
-from wan22.roots import resolve
-from wan22.routing import PRESET_TABLE, WORKFLOW_IDS
-from wan22.safetensors_header import build_header
+from wan22.demo.layouts import load
+from wan22.plan.routing import PRESET_TABLE, WORKFLOW_IDS
+from wan22.volume.inventory import STATUSES, USABLE, Report, run_inventory
+from wan22.volume.roots import resolve
+from wan22.volume.safetensors_header import build_header
 
 REPO = Path(__file__).resolve().parents[2]
 Tensors = list[tuple[str, str, tuple[int, ...]]]

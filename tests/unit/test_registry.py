@@ -148,7 +148,7 @@ def test_icon_url_and_file() -> None:
 
 
 def test_requires_comfyui_has_the_form_comfy_cli_accepts() -> None:
-    from wan22.install_support import version_satisfies
+    from wan22.demo.install_support import version_satisfies
 
     spec = _comfy().get("requires-comfyui", "")
     assert spec, "[tool.comfy].requires-comfyui should say which ComfyUI the V3 nodes need (install.py checks it)"
@@ -160,7 +160,7 @@ def test_requires_comfyui_has_the_form_comfy_cli_accepts() -> None:
 
 def test_install_reads_the_same_values_as_toml() -> None:
     """install.py has no TOML library on Python 3.10: its reader must agree with tomllib."""
-    from wan22.install_support import read_pyproject_value
+    from wan22.demo.install_support import read_pyproject_value
 
     py = str(REPO / "pyproject.toml")
     assert read_pyproject_value(py, "project", "version") == _project()["version"]
@@ -170,7 +170,7 @@ def test_install_reads_the_same_values_as_toml() -> None:
 
 def test_no_hard_coded_pack_version_outside_pyproject() -> None:
     version = _project()["version"]
-    for rel in ("install.py", "wan22/install_support.py", "deploy/Dockerfile", "deploy/start.sh"):
+    for rel in ("install.py", "wan22/demo/install_support.py", "deploy/Dockerfile", "deploy/start.sh"):
         path = REPO / rel
         if path.is_file():
             assert version not in path.read_text(encoding="utf-8"), f"{rel} repeats the version {version}; read pyproject.toml"
@@ -273,6 +273,6 @@ def test_pack_archive_holds_exactly_what_a_user_needs(packed: tuple[Path, list[s
     wanted = sorted(t for t in tracked if t.split("/")[0] in PACK_TOP_LEVEL)
     assert names == wanted, f"missing from the archive: {sorted(set(wanted) - set(names))}; extra: {sorted(set(names) - set(wanted))}"
     for must in ("__init__.py", "install.py", "pyproject.toml", "requirements.txt", "LICENSE", "wan22/__init__.py",
-                 "wan22/install_support.py", "nodes/__init__.py"):
+                 "wan22/demo/install_support.py", "nodes/__init__.py"):
         assert must in names, f"{must} is missing from the archive"
     assert any(n.startswith("wan22/data/") for n in names), "wan22/data (layouts, tiny spiece model) must be packed"

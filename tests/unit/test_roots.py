@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from wan22.roots import WAN_FOLDER_KEYS, from_folder_paths, resolve, section_for
+from wan22.volume.roots import WAN_FOLDER_KEYS, from_folder_paths, resolve, section_for
 
 COMFY = next((p for p in (Path(os.environ.get("COMFYUI_PATH", "/nonexistent")), Path("~/comfy/ComfyUI").expanduser())
               if (p / "utils" / "extra_config.py").is_file() and (p / "folder_paths.py").is_file()), None)

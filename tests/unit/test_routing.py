@@ -4,7 +4,7 @@ import pytest
 
 from wan22.catalog import BY_ROLE
 from wan22.errors import PlanError
-from wan22.routing import (
+from wan22.plan.routing import (
     BOUNDARY,
     PRESET_TABLE,
     WORKFLOW_IDS,

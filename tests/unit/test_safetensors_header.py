@@ -15,10 +15,10 @@ import pytest
 import safetensors
 import torch
 
-import wan22.safetensors_header as sh
+import wan22.volume.safetensors_header as sh
 from wan22.catalog import BY_ROLE
-from wan22.demo_volume import sparse_tensors_for, write_safetensors, write_sparse
-from wan22.safetensors_header import MAX_HEADER_BYTES, HeaderError, build_header, parse_header, read_header
+from wan22.demo.demo_volume import sparse_tensors_for, write_safetensors, write_sparse
+from wan22.volume.safetensors_header import MAX_HEADER_BYTES, HeaderError, build_header, parse_header, read_header
 
 
 def _raw(path: Path, header: dict[str, Any] | bytes, data: bytes = b"", length: int | None = None) -> Path:

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from wan22.api.submit import Progress, runpod_body
+from wan22.api.websocket import GUID, WebSocket, WebSocketError
+from wan22.api.workflows import positive_text_nodes, strip_seeds
 from wan22.cli import main
-from wan22.submit import Progress, runpod_body
-from wan22.websocket import GUID, WebSocket, WebSocketError
-from wan22.workflows import positive_text_nodes, strip_seeds
 
 REPO = Path(__file__).resolve().parents[2]
 SNAPSHOT = json.loads((REPO / "tests" / "fixtures" / "object_info.json").read_text())

@@ -13,10 +13,7 @@ from typing import Any
 
 import pytest
 
-from wan22.catalog import BY_NAME
-from wan22.errors import WorkflowError
-from wan22.routing import WORKFLOW_IDS, get_preset
-from wan22.workflows import (
+from wan22.api.workflows import (
     expected_frames,
     load_prompt_file,
     named_widget_values,
@@ -29,6 +26,9 @@ from wan22.workflows import (
     validate_ui,
     widgets_values_from_names,
 )
+from wan22.catalog import BY_NAME
+from wan22.errors import WorkflowError
+from wan22.plan.routing import WORKFLOW_IDS, get_preset
 
 REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "example_workflows"
@@ -201,7 +201,7 @@ def test_expected_frames_at_real_and_tiny_sizes(stem: str) -> None:
 
 
 def test_s2v_real_graph_matches_the_audio_chunk_plan() -> None:
-    from wan22.audio import frame_plan
+    from wan22.audio.prepare import frame_plan
 
     p = api("wan22_s2v_fast")
     prep = of_type(p, "Wan22S2VAudioPrep")[0]["inputs"]

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import torch
 
-from . import __version__
-from .catalog import BY_ROLE, CatalogFile
-from .identify import STAND_IN_KEY
+from .. import __version__
+from ..catalog import BY_ROLE, CatalogFile
+from ..volume.identify import STAND_IN_KEY
+from ..volume.safetensors_header import build_header
 from .layouts import Layout, load, tiny_spiece_model
-from .safetensors_header import build_header
 
 ST_DTYPE = {
     torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.float64: "F64",
@@ -295,7 +295,7 @@ def make_demo_volume(root: str, seed: int = DEMO_SEED, with_t2v: bool = False,
 def _refuse_real_file(path: str) -> None:
     if not os.path.exists(path):
         return
-    from .safetensors_header import HeaderError, read_header
+    from ..volume.safetensors_header import HeaderError, read_header
 
     try:
         h = read_header(path)

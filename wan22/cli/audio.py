@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from .errors import AudioError
+from ..errors import AudioError
 
 CLI_LABELS = {
     "fps": "--fps", "start": "--start", "seconds": "--seconds", "frames": "--frames", "chunk": "--chunk",
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isdir(outp):
         return _error(f"{outp} is a folder; give a file name ending in .wav")
 
-    from .audio import load_audio_file, prepare, write_wav  # torch is imported only for this command
+    from ..audio.prepare import load_audio_file, prepare, write_wav  # torch is imported only for this command
 
     try:
         waveform, sr = load_audio_file(inp)

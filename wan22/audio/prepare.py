@@ -54,7 +54,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .errors import AudioError
+from ..errors import AudioError
 
 TARGET_SR = 16000
 """Sample rate wav2vec2 (and so Wan 2.2 S2V) works at."""

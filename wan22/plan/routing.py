@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import BY_NAME, BY_ROLE, CatalogFile
-from .errors import PlanError
+from ..catalog import BY_NAME, BY_ROLE, CatalogFile
+from ..errors import PlanError
 
 MODES = ("i2v", "t2v", "s2v", "animate")
 PRESETS = ("quality", "fast", "fast_480p")

@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import BY_ROLE, FILES, CatalogFile
+from ..catalog import BY_ROLE, FILES, CatalogFile
+from ..plan.routing import PRESET_TABLE, WORKFLOW_IDS, Preset
 from .identify import STAND_IN_ROLE_KEY, Identity, identify, is_stand_in
 from .roots import WAN_FOLDER_KEYS, FolderConfig, Root, SearchDir, YamlSection, section_for
-from .routing import PRESET_TABLE, WORKFLOW_IDS, Preset
 from .safetensors_header import Header, HeaderError, read_header
 
 STATUSES = ("ok", "missing", "truncated", "corrupt", "misplaced", "misnamed", "wrong_model", "stand_in")
@@ -1010,3 +1010,12 @@ def stderr_progress(stream: Any = None) -> Progress:
 
 
 ALL_WORKFLOWS = WORKFLOW_IDS
+
+
+def check_model_file(role: str, path: str) -> str | None:
+    """None when the file's header fits `role`; otherwise why not (truncated, corrupt, wrong
+    model...), read from the header only, before ComfyUI is handed the file."""
+    check = inspect_file(BY_ROLE[role], path, HeaderCache())
+    if check.status in USABLE:
+        return None
+    return f"{check.status}: {check.hint}"

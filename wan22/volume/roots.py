@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .catalog import DEFAULT_DIRS, LEGACY_FOLDERS
+from ..catalog import DEFAULT_DIRS, LEGACY_FOLDERS
 
 WAN_FOLDER_KEYS = ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras")
 

@@ -34,8 +34,8 @@ from types import FrameType
 
 import numpy as np
 
-from . import __version__
-from .catalog import DEFAULT_DIRS
+from .. import __version__
+from ..catalog import DEFAULT_DIRS
 
 PINNED_COMFYUI = "v0.33.0"  # the ComfyUI release the comfy test tier runs against
 COMFYUI_REPO = "https://github.com/comfyanonymous/ComfyUI.git"
@@ -132,7 +132,7 @@ def _say(msg: str) -> None:
 
 def pack_root() -> Path:
     """The pack's folder (the one holding wan22/, nodes/ and example_workflows/)."""
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 def _is_comfyui(path: Path) -> bool:
@@ -242,7 +242,7 @@ class ComfyServer:
                 raise RuntimeError(f"ComfyUI exited with code {self.proc.returncode} while starting; log {self.log}:\n"
                                    + self.tail())
             try:
-                with urllib.request.urlopen(self.url + "/object_info/Wan22BundleLoader", timeout=2) as r:  # noqa: S310
+                with urllib.request.urlopen(self.url + "/object_info/Wan22BundleLoader", timeout=2) as r:
                     if r.status == 200 and "Wan22BundleLoader" in json.loads(r.read()):
                         return
             except (urllib.error.URLError, OSError, ValueError):
@@ -270,7 +270,7 @@ class ComfyServer:
 def demo_prompt(pack: Path, dest: Path) -> Path:
     """The i2v fast example, resized for a CPU and with precomputed conditioning (documented in
     wan22.workflows.tiny_overrides / use_precomputed_conditioning)."""
-    from .workflows import dumps, tiny_overrides, use_precomputed_conditioning
+    from ..api.workflows import dumps, tiny_overrides, use_precomputed_conditioning
 
     src = pack / "example_workflows" / "api" / f"{DEMO_WORKFLOW}.json"
     prompt = json.loads(src.read_text(encoding="utf-8"))
@@ -280,7 +280,7 @@ def demo_prompt(pack: Path, dest: Path) -> Path:
 
 
 def print_inventory(url: str) -> None:
-    with urllib.request.urlopen(url + "/wan22/inventory", timeout=60) as r:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(url + "/wan22/inventory", timeout=60) as r:
         inv = json.loads(r.read())
     _say(str(inv.get("summary", "")))
     for wid, st in (inv.get("workflows") or {}).items():
@@ -341,7 +341,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"submitting example_workflows/api/{DEMO_WORKFLOW}.json at {DEMO_SIZE}x{DEMO_SIZE}, {DEMO_FRAMES} frames, "
              "with the demo volume's precomputed text conditioning instead of CLIPTextEncode (the umT5 stand-in "
              "would return NaN = a black video); the frames show the random stand-in experts' output")
-        from .submit import run as submit
+        from ..api.submit import run as submit
 
         sub = argparse.Namespace(workflow=str(prompt_file), server=server.url, image=image, audio=None, prompt=None,
                                  seed=22, wait=True, out=str(out), timeout=1800.0, runpod_request=None,

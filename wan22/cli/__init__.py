@@ -1,4 +1,5 @@
-"""`python -m wan22 ...`: inventory | plan | audio-prep | submit | demo-volume | demo."""
+"""`python -m wan22 ...`: argparse only. Turns argv into the wings' typed options and calls them:
+inventory | plan | audio-prep | submit | demo-volume | sparse-volume | demo. Imports any wing."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import Wan22Error
+from .. import __version__
+from ..errors import Wan22Error
 
 VOLUME_CANDIDATES = ("/workspace/models", "/runpod-volume/models")
 
@@ -23,9 +24,9 @@ def _default_comfyui() -> str | None:
 
 def cmd_inventory(a: argparse.Namespace) -> int:
     """Exit 0: every requested workflow is ready; 1: not; 2: bad usage (nothing was checked)."""
-    from .inventory import preset_roles, run_inventory, stderr_progress
-    from .roots import resolve
-    from .routing import WORKFLOW_IDS
+    from ..plan.routing import WORKFLOW_IDS
+    from ..volume.inventory import preset_roles, run_inventory, stderr_progress
+    from ..volume.roots import resolve
 
     def usage(msg: str) -> int:
         print(f"error: {msg}", file=sys.stderr)
@@ -68,7 +69,7 @@ def cmd_inventory(a: argparse.Namespace) -> int:
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    from .routing import Overrides, make_plan
+    from ..plan.routing import Overrides, make_plan
 
     ov = Overrides(steps=a.steps, cfg=a.cfg, shift=a.shift, sampler=a.sampler, scheduler=a.scheduler,
                    split_step=a.split_step, relight=not a.no_relight)
@@ -81,7 +82,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
 
 def cmd_demo_volume(a: argparse.Namespace) -> int:
-    from .demo_volume import make_demo_volume
+    from ..demo.demo_volume import make_demo_volume
 
     info = make_demo_volume(a.dir, seed=a.seed, with_t2v=a.with_t2v)
     if a.json:
@@ -98,7 +99,7 @@ def cmd_demo_volume(a: argparse.Namespace) -> int:
 
 
 def cmd_sparse_volume(a: argparse.Namespace) -> int:
-    from .demo_volume import make_sparse_volume
+    from ..demo.demo_volume import make_sparse_volume
 
     info = make_sparse_volume(a.dir)
     print(json.dumps(info, indent=2) if a.json else f"sparse volume at {info['root']}: {info['apparent_bytes']:,} apparent bytes")
@@ -106,25 +107,25 @@ def cmd_sparse_volume(a: argparse.Namespace) -> int:
 
 
 def cmd_audio_prep(a: argparse.Namespace) -> int:
-    from .audio_cli import run as run_audio
+    from .audio import run as run_audio
 
     return int(run_audio(a))
 
 
 def cmd_submit(a: argparse.Namespace) -> int:
-    from .submit import run as run_submit
+    from ..api.submit import run as run_submit
 
     return int(run_submit(a))
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from .demo import run as run_demo
+    from ..demo.demo import run as run_demo
 
     return int(run_demo(a))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .routing import MODES, PRESETS
+    from ..plan.routing import MODES, PRESETS
 
     p = argparse.ArgumentParser(prog="python -m wan22", description="Wan 2.2 toolkit for ComfyUI")
     p.add_argument("--version", action="version", version=f"wan22 {__version__}")

@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .errors import WorkflowError
+from ..errors import WorkflowError
 from .websocket import WebSocket, WebSocketError
 from .workflows import (
     JSON,
@@ -85,7 +85,7 @@ class Client:
                  headers: Mapping[str, str] | None = None, timeout: float | None = None) -> tuple[int, bytes]:
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=dict(headers or {}))
         try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as r:  # noqa: S310 (user-given server URL)
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as r:
                 return int(r.status), r.read()
         except urllib.error.HTTPError as e:
             return int(e.code), e.read()

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PlanError, WorkflowError
+from ..errors import PlanError, WorkflowError
 
 JSON = dict[str, Any]
 ObjectInfo = Mapping[str, Mapping[str, Any]]
@@ -488,8 +488,8 @@ def preflight(prompt: Mapping[str, Any], object_info: ObjectInfo, *, skip_files:
     does not have (with the closest name), dangling or mistyped links, and the Wan 2.2 router's
     pairing rules (bundle/router mode, expert and LoRA files, LoRA vs preset). `skip_files` are
     (node id, input) pairs whose file is uploaded just before queueing."""
-    from .bundle_spec import AUTO, BUNDLE_INPUTS, resolve_bundle, resolve_lora
-    from .errors import MissingFilesError
+    from ..errors import MissingFilesError
+    from ..plan.bundle_spec import AUTO, BUNDLE_INPUTS, resolve_bundle, resolve_lora
 
     skip = {(str(a), str(b)) for a, b in skip_files}
     problems: list[str] = []
@@ -577,8 +577,8 @@ def _sorted_nodes(prompt: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str,
 
 def router_overrides(mode: str, inputs: Mapping[str, Any]) -> Any:
     """The routing Overrides the Wan22ModeRouter node builds from its inputs (same rules)."""
-    from .bundle_spec import AUTO, NONE
-    from .routing import Overrides
+    from ..plan.bundle_spec import AUTO, NONE
+    from ..plan.routing import Overrides
 
     def num(k: str, default: float) -> float:
         v = inputs.get(k, default)
@@ -607,7 +607,7 @@ def router_overrides(mode: str, inputs: Mapping[str, Any]) -> Any:
 
 def _router_problems(nid: str, node: Mapping[str, Any], prompt: Mapping[str, Any], object_info: ObjectInfo,
                      bundle_files: Mapping[str, Mapping[str, str]], resolve_lora: Callable[..., str | None]) -> list[str]:
-    from .routing import MODES, get_preset, make_plan
+    from ..plan.routing import MODES, get_preset, make_plan
 
     where = f"node {nid} (Wan22ModeRouter): "
     inputs = node.get("inputs", {}) or {}

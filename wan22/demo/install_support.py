@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .catalog import DEFAULT_DIRS
+from ..catalog import DEFAULT_DIRS
 
 # Every folder key a Wan 2.2 workflow loads from, with the sub-folders ComfyUI itself uses for
 # it under a models directory (ComfyUI's search order: legacy `unet`/`clip` first).
@@ -235,7 +235,7 @@ def _real(p: str) -> str:
 
 def uncovered_keys(models_dir: str, comfyui: str | None, yaml_path: str | None) -> tuple[list[str], list[str]]:
     """(Wan folder keys whose <models_dir>/<key> ComfyUI would not search, config problems)."""
-    from .roots import FolderConfig, load_extra_model_paths
+    from ..volume.roots import FolderConfig, load_extra_model_paths
 
     cfg = FolderConfig()
     if comfyui:

@@ -10,8 +10,8 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .catalog import BY_ROLE
-from .errors import MissingFilesError
+from ..catalog import BY_ROLE
+from ..errors import MissingFilesError
 from .routing import MODES
 
 AUTO = "auto"
@@ -122,14 +122,3 @@ def resolve_lora(name: str, listing: Sequence[str]) -> str | None:
     if entry is not None:
         line += f"; download: {entry.url}"
     return line
-
-
-def check_model_file(role: str, path: str) -> str | None:
-    """None when the file's header fits `role`; otherwise why not (truncated, corrupt, wrong
-    model...), read from the header only, before ComfyUI is handed the file."""
-    from .inventory import USABLE, HeaderCache, inspect_file
-
-    check = inspect_file(BY_ROLE[role], path, HeaderCache())
-    if check.status in USABLE:
-        return None
-    return f"{check.status}: {check.hint}"
