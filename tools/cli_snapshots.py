@@ -56,7 +56,7 @@ def collect(repo: Path, volume: str, with_json: bool = True) -> dict[str, str]:
         out[name] = f"rc={rc}\n{text}"
     if with_json:
         for name, args in json_cases(volume).items():
-            rc, text = run(repo, args, {"COMFYUI_PATH": "/nonexistent", "HOME": "/nonexistent"})
+            rc, text = run(repo, args, {"COMFYUI_PATH": os.devnull, "HOME": os.devnull})
             out[name] = f"rc={rc}\n" + json.dumps(json.loads(normalise(text, volume)), indent=1, sort_keys=True)
     return out
 

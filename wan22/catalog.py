@@ -191,3 +191,8 @@ def file_for(role: str) -> CatalogFile:
         return BY_ROLE[role]
     except KeyError:
         raise KeyError(f"unknown role {role!r}; known roles: {', '.join(BY_ROLE)}") from None
+
+# Where the pack looks for a volume when no folder is given: RunPod pods, then serverless workers.
+VOLUME_CANDIDATES = ("/workspace/models", "/runpod-volume/models")
+# Where a ComfyUI checkout is looked for after $COMFYUI_PATH: comfy-cli's default workspace.
+COMFYUI_CANDIDATES = ("~/comfy/ComfyUI",)

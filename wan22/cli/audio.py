@@ -87,3 +87,22 @@ def run(args: argparse.Namespace) -> int:
         _out(p.summary)
         _out(f"wrote {outp}")
     return 0
+
+
+def cmd_audio_prep(a: argparse.Namespace) -> int:
+    return int(run(a))
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("audio-prep", help="any audio file -> 16 kHz mono WAV for S2V, with the frame plan")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("--fps", type=float, default=16.0)
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--frames", type=int, help="video frames to cover (rounded to 4n+1)")
+    g.add_argument("--seconds", type=float, help="seconds of audio to keep")
+    s.add_argument("--start", type=float, default=0.0, help="start offset in seconds")
+    s.add_argument("--normalize", choices=("peak", "loudness", "none"), default="peak")
+    s.add_argument("--chunk", type=int, default=77, help="S2V chunk length in frames")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_audio_prep)

@@ -1,0 +1,78 @@
+"""`python -m wan22 inventory`: argv -> the volume wing's inventory; prints its text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ..catalog import VOLUME_CANDIDATES
+from ..demo.server import find_comfyui
+
+
+def cmd_inventory(a: argparse.Namespace) -> int:
+    """Exit 0: every requested workflow is ready; 1: not; 2: bad usage (nothing was checked)."""
+    from ..plan.routing import WORKFLOW_IDS
+    from ..volume.inventory import preset_roles, run_inventory, stderr_progress
+    from ..volume.roots import resolve
+
+    def usage(msg: str) -> int:
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+    for w in a.workflow or []:
+        if w not in WORKFLOW_IDS:
+            return usage(f"--workflow {w!r} is not a workflow id; use one of: {', '.join(WORKFLOW_IDS)}")
+    comfyui = a.comfyui
+    roots = list(a.root or [])
+    if not (comfyui or roots or a.extra_model_paths):
+        env_dir = os.environ.get("WAN22_MODELS_DIR")
+        roots = [d for d in ([env_dir] if env_dir else []) + list(VOLUME_CANDIDATES) if d and os.path.isdir(d)]
+        found = find_comfyui()
+        comfyui = str(found) if found else None
+        if not roots and not comfyui:
+            return usage("no model folders found. Pass --root DIR (a models folder: the one holding diffusion_models/, "
+                         "vae/, loras/...), --comfyui DIR, or --extra-model-paths YAML (or set COMFYUI_PATH / "
+                         "WAN22_MODELS_DIR)")
+    for r in roots:
+        if not os.path.isdir(r):
+            return usage(f"--root {r}: no such folder" + (" (it is a file; pass the folder that holds the model "
+                                                           "folders)" if os.path.isfile(r) else ""))
+    for y in a.extra_model_paths or []:
+        if not os.path.isfile(y):
+            return usage(f"--extra-model-paths {y}: no such file")
+    if comfyui and not os.path.isdir(comfyui):
+        return usage(f"--comfyui {comfyui}: no such folder")
+    cfg = resolve(comfyui=comfyui, extra_yaml=a.extra_model_paths, roots=roots)
+    roles = {r for w in a.workflow for r in preset_roles(w)} if a.workflow else None
+    report = run_inventory(cfg, verify=a.verify, roles=roles, progress=stderr_progress() if a.verify else None,
+                           cache=False)
+    if a.strict:
+        report.apply_strict()
+    ids = a.workflow or list(report.workflows)
+    if a.json:
+        print(json.dumps(report.as_dict(ids), indent=2))
+    else:
+        print(report.text(ids))
+    return 0 if report.ready(ids) else 1
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("inventory", help="which workflows the model folders can serve, and what is wrong",
+                       description="Reads only directory listings and safetensors headers (tensor data only with "
+                                   "--verify) and never writes. Exit 0: every requested workflow is ready; 1: not; "
+                                   "2: bad usage.")
+    s.add_argument("--root", action="append", metavar="DIR",
+                   help="a models folder laid out like ComfyUI/models: diffusion_models/, vae/, loras/... (repeatable)")
+    s.add_argument("--extra-model-paths", action="append", metavar="YAML",
+                   help="an extra_model_paths.yaml, read exactly as ComfyUI reads it (repeatable, in ComfyUI's order)")
+    s.add_argument("--comfyui", metavar="DIR", help="a ComfyUI folder: its models/ and its extra_model_paths.yaml")
+    s.add_argument("--workflow", action="append", metavar="ID",
+                   help="judge only these workflow ids (repeatable): i2v, i2v_fast, t2v, s2v, animate, ...")
+    s.add_argument("--json", action="store_true", help="print one JSON object (roots, files, workflows, ...)")
+    s.add_argument("--verify", action="store_true",
+                   help="also hash file data against known hashes (blake3 when installed, else sha256; slow, "
+                        "progress on stderr)")
+    s.add_argument("--strict", action="store_true", help="stand-in files (demo-volume) make a workflow not ready")
+    s.set_defaults(func=cmd_inventory)

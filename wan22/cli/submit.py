@@ -1,0 +1,28 @@
+"""`python -m wan22 submit`: argv -> the api wing's submit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def cmd_submit(a: argparse.Namespace) -> int:
+    from ..api.submit import run as run_submit
+
+    return int(run_submit(a))
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("submit", help="preflight and queue an API-format workflow on a ComfyUI server")
+    s.add_argument("workflow", metavar="WORKFLOW.json")
+    s.add_argument("--server", default=os.environ.get("COMFYUI_URL", "http://127.0.0.1:8188"))
+    s.add_argument("--image", help="start/reference image to upload and put in the LoadImage node")
+    s.add_argument("--audio", help="audio file to upload and put in the LoadAudio node")
+    s.add_argument("--prompt", help="positive prompt text")
+    s.add_argument("--seed", type=int, help="sampler seed")
+    s.add_argument("--wait", action="store_true", help="wait for the run and download outputs")
+    s.add_argument("--out", default="wan22_outputs", help="where --wait saves outputs")
+    s.add_argument("--timeout", type=float, default=3600.0)
+    s.add_argument("--runpod-request", metavar="FILE", help="write a RunPod worker request body instead of submitting")
+    s.add_argument("--no-preflight", action="store_true")
+    s.set_defaults(func=cmd_submit)

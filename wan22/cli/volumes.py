@@ -1,0 +1,44 @@
+"""`python -m wan22 demo-volume` and `sparse-volume`: write stand-in volumes for demos, tests and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def cmd_demo_volume(a: argparse.Namespace) -> int:
+    from ..demo.demo_volume import make_demo_volume
+
+    info = make_demo_volume(a.dir, seed=a.seed, with_t2v=a.with_t2v)
+    if a.json:
+        print(json.dumps(info, indent=2))
+    else:
+        files = info["files"]
+        assert isinstance(files, list)
+        for f in files:
+            print(f"{f['size']:>12,}  {f['path']}")
+        print(f"{len(files)} stand-ins + conditioning datasets, {info['bytes']:,} bytes in {info['seconds']} s under {info['root']}")
+        print("Add it to ComfyUI with an extra_model_paths.yaml section whose base_path is this folder, "
+              "or run `python -m wan22 inventory --root` on it.")
+    return 0
+
+
+def cmd_sparse_volume(a: argparse.Namespace) -> int:
+    from ..demo.demo_volume import make_sparse_volume
+
+    info = make_sparse_volume(a.dir)
+    print(json.dumps(info, indent=2) if a.json else f"sparse volume at {info['root']}: {info['apparent_bytes']:,} apparent bytes")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("demo-volume", help="write tiny random-weight stand-ins under the real file names")
+    s.add_argument("dir")
+    s.add_argument("--seed", type=int, default=22)
+    s.add_argument("--with-t2v", action="store_true", help="also the T2V experts and T2V low-noise LoRA")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_demo_volume)
+    s = sub.add_parser("sparse-volume", help="real-size sparse files with real headers (for benchmarks)")
+    s.add_argument("dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sparse_volume)
