@@ -4,7 +4,7 @@ PYTHON ?= $(VENV)/bin/python
 export COMFYUI_PATH ?= $(HOME)/comfy/ComfyUI
 export VENV
 
-.PHONY: setup test test-unit test-comfy test-browser demo lint typecheck bench layouts
+.PHONY: setup test test-unit test-comfy test-browser demo lint bench layouts
 
 setup:
 	@tools/setup_env.sh
@@ -25,6 +25,7 @@ test-browser: setup
 demo: setup
 	$(PYTHON) -m wan22 demo --python $(PYTHON)
 
+# ruff (style, imports, size: C901/PLR0915) + mypy --strict on wan22/ (config in pyproject.toml)
 lint: setup
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from functools import partial
@@ -31,9 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def setup_comfy(volume: Path) -> Any:
-    root = os.environ.get("COMFYUI_PATH") or os.path.expanduser("~/comfy/ComfyUI")
-    sys.path.insert(0, root)
-    sys.path.insert(1, str(REPO))
+    sys.path.insert(0, str(REPO))
+    from wan22.demo.server import find_comfyui, not_found_reason
+
+    root = find_comfyui()
+    if root is None:
+        raise SystemExit(not_found_reason())
+    sys.path.insert(0, str(root))
     import folder_paths
 
     for key in ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras"):

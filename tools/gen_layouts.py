@@ -12,7 +12,6 @@ tests/comfy/test_layouts.py fails when a committed layout drifts from ComfyUI's 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,13 @@ REAL_5B = {"dim": 3072, "ffn_dim": 14336, "num_layers": 30}
 
 
 def _comfy() -> None:
-    root = os.environ.get("COMFYUI_PATH") or os.path.expanduser("~/comfy/ComfyUI")
-    sys.path.insert(0, root)
+    sys.path.insert(0, str(OUT.parents[2]))
+    from wan22.demo.server import find_comfyui, not_found_reason
+
+    root = find_comfyui()
+    if root is None:
+        raise SystemExit(not_found_reason())
+    sys.path.insert(0, str(root))
     import comfy.cli_args
 
     comfy.cli_args.args.cpu = True

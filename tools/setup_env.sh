@@ -17,6 +17,12 @@ PY="$VENV/bin/python"
 constraints="$VENV/wan22-constraints.txt"
 printf 'torch==2.9.1\ntorchvision==0.24.1\ntorchaudio==2.9.1\n' > "$constraints"
 
+if [ ! -f "$COMFY/main.py" ]; then
+  # no checkout: clone the pinned release when online (the same code `make demo` uses); its
+  # requirements are installed below, pinned to the torch set above
+  "$PY" tools/get_comfyui.py "$COMFY" "$PY" --no-install || true
+fi
+
 inputs=$(cat requirements.txt requirements-dev.txt "$constraints" 2>/dev/null; [ -f "$COMFY/requirements.txt" ] && cat "$COMFY/requirements.txt"; true)
 stamp="$VENV/.wan22-setup-$(printf '%s' "$inputs" | sha1sum | cut -c1-16)"
 if [ -f "$stamp" ]; then

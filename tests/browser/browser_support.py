@@ -113,7 +113,7 @@ def example_inputs(input_dir: Path) -> list[str]:
     """The input files the examples name (pose/face videos, speech) when the server lacks them, so
     the frontend's previews of them load instead of 404ing. Never overwrites a file."""
     try:
-        from wan22.demo.demo import write_example_inputs
+        from wan22.demo.inputs import write_example_inputs
     except ImportError:
         return []
     added = []

@@ -26,7 +26,7 @@ import pytest
 from harness import video_info
 
 from wan22.api.workflows import expected_frames, tiny_overrides, use_precomputed_conditioning
-from wan22.demo.demo import speech_wav, start_image
+from wan22.demo.inputs import speech_wav, start_image
 
 REPO = Path(__file__).resolve().parents[2]
 API = REPO / "example_workflows" / "api"

@@ -35,7 +35,7 @@ from wan22.api.workflows import (
     use_precomputed_conditioning,
     validate_ui,
 )
-from wan22.demo.demo import EXAMPLE_AUDIO, EXAMPLE_FACE, EXAMPLE_POSE, motion_video, speech_wav
+from wan22.demo.inputs import EXAMPLE_AUDIO, EXAMPLE_FACE, EXAMPLE_POSE, motion_video, speech_wav
 
 REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "example_workflows"

@@ -30,6 +30,8 @@ def fake_comfyui(root: Path, version: str = "0.33.0") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "folder_paths.py").write_text("# stand-in\n")
     (root / "main.py").write_text("# stand-in\n")
+    (root / "comfy").mkdir(exist_ok=True)
+    (root / "main.py").write_text("# stand-in\n")
     (root / "comfyui_version.py").write_text(f'# generated\n__version__ = "{version}"\n')
     (root / "custom_nodes").mkdir(exist_ok=True)
     return root

@@ -159,10 +159,16 @@ def test_requires_comfyui_has_the_form_comfy_cli_accepts() -> None:
 
 
 def test_install_reads_the_same_values_as_toml() -> None:
-    """install.py has no TOML library on Python 3.10: its reader must agree with tomllib."""
+    """The one pyproject reader, and its flat-line fallback for Python 3.10 without tomli, agree
+    with tomllib."""
+    from wan22._version import _regex_value
     from wan22.demo.install_support import read_pyproject_value
 
     py = str(REPO / "pyproject.toml")
+    text = (REPO / "pyproject.toml").read_text()
+    for table, key in (("project", "version"), ("tool.comfy", "requires-comfyui"), ("tool.comfy", "PublisherId"),
+                       ("project", "name"), ("tool.comfy", "DisplayName")):
+        assert _regex_value(text, table, key) == read_pyproject_value(py, table, key), (table, key)
     assert read_pyproject_value(py, "project", "version") == _project()["version"]
     assert read_pyproject_value(py, "tool.comfy", "requires-comfyui") == _comfy().get("requires-comfyui")
     assert read_pyproject_value(py, "tool.comfy", "PublisherId") == _comfy().get("PublisherId")

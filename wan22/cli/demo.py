@@ -7,9 +7,9 @@ import sys
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from ..demo.demo import run as run_demo
+    from ..demo.demo import DemoOptions, run
 
-    return int(run_demo(a))
+    return run(DemoOptions(comfyui=a.comfyui, python=a.python, workdir=a.workdir, port=a.port, out=a.out))
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -23,15 +23,17 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..catalog import DEFAULT_DIRS
+from .._version import read_pyproject_value
+from ..catalog import DEFAULT_DIRS, VOLUME_CANDIDATES
+from .comfyui_dir import is_comfyui
 
 # Every folder key a Wan 2.2 workflow loads from, with the sub-folders ComfyUI itself uses for
 # it under a models directory (ComfyUI's search order: legacy `unet`/`clip` first).
 WAN_KEYS: tuple[str, ...] = ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras")
 WAN_SUBDIRS: dict[str, tuple[str, ...]] = {k: DEFAULT_DIRS[k] for k in WAN_KEYS}
 SECTION_NAME = "wan22_volume"
-VOLUME_CANDIDATES: tuple[str, ...] = ("/workspace/models", "/runpod-volume/models")
 WRITE_ENV = "WAN22_WRITE_MODEL_PATHS"
 MODELS_ENV = "WAN22_MODELS_DIR"
 PREFIX = "[wan22]"
@@ -41,75 +43,28 @@ Out = Callable[[str], None]
 
 # ---------------------------------------------------------------- versions
 
-def read_pyproject_value(pyproject: str, table: str, key: str) -> str | None:
-    """A string value from one table of a pyproject.toml, without a TOML library (Python 3.10
-    has none): enough for the flat `key = "value"` lines our pyproject uses."""
-    try:
-        with open(pyproject, encoding="utf-8") as f:
-            text = f.read()
-    except OSError:
-        return None
-    current = ""
-    for line in text.splitlines():
-        s = line.strip()
-        if s.startswith("["):
-            current = s.strip("[]").strip()
-            continue
-        if current != table:
-            continue
-        m = re.match(r'(["\']?)' + re.escape(key) + r'\1\s*=\s*(["\'])(.*?)\2\s*(#.*)?$', s)
-        if m:
-            return m.group(3)
-    return None
+def _specifiers() -> Any:
+    """`packaging.specifiers`: installed with pip/setuptools and by ComfyUI's own requirements,
+    so present wherever ComfyUI-Manager runs install.py. ImportError is handled by the caller."""
+    from packaging import specifiers
 
-
-def parse_version(text: str) -> tuple[int, ...]:
-    """'v0.3.60' / '0.33.0' / '1.2.3-rc1' -> (0, 3, 60) / (0, 33, 0) / (1, 2, 3)."""
-    s = text.strip()
-    if s[:1] in ("v", "V"):
-        s = s[1:]
-    m = re.match(r"(\d+(?:\.\d+)*)", s)
-    if not m:
-        raise ValueError(f"not a version: {text!r}")
-    return tuple(int(p) for p in m.group(1).split("."))
-
-
-def _pad(a: tuple[int, ...], n: int) -> tuple[int, ...]:
-    return a + (0,) * (n - len(a))
+    return specifiers
 
 
 def version_satisfies(version: str, spec: str) -> bool:
-    """Whether `version` meets a requires-comfyui spec such as '>=0.3.60' or '>=1.0.0,<2.0.0'
-    (operators ==, =, !=, <>, >=, <=, >, <, ~=; a bare version means ==)."""
-    v = parse_version(version)
-    for raw in spec.split(","):
-        part = raw.strip()
-        if not part:
-            continue
-        m = re.match(r"(==|>=|<=|!=|~=|<>|>|<|=)?\s*(.+)$", part)
-        if not m:
-            raise ValueError(f"cannot read version requirement {part!r}")
-        op = m.group(1) or "=="
-        want = parse_version(m.group(2))
-        n = max(len(v), len(want))
-        a, b = _pad(v, n), _pad(want, n)
-        if op in ("==", "="):
-            ok = a == b
-        elif op in ("!=", "<>"):
-            ok = a != b
-        elif op == ">=":
-            ok = a >= b
-        elif op == "<=":
-            ok = a <= b
-        elif op == ">":
-            ok = a > b
-        elif op == "<":
-            ok = a < b
-        else:  # ~=X.Y.Z: >= X.Y.Z and == X.Y.*
-            ok = a >= b and v[: max(len(want) - 1, 1)] == want[: max(len(want) - 1, 1)]
-        if not ok:
-            return False
-    return True
+    """Whether `version` meets a requires-comfyui spec such as '>=0.3.60' or '>=1.0.0,<2.0.0',
+    by PEP 440 (packaging). A bare version means ==. Only the release numbers of `version` count
+    ('v0.3.60-rc1' is 0.3.60), as ComfyUI's own version strings carry no pre-release meaning."""
+    specifiers = _specifiers()
+    version_cls = specifiers.Version
+    release = ".".join(str(n) for n in version_cls(version.strip()).release)
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    normal = ",".join(p if p[0] in "<>=!~" else f"=={p}" for p in parts)
+    try:
+        wanted = specifiers.SpecifierSet(normal)
+    except specifiers.InvalidSpecifier as e:
+        raise ValueError(f"cannot read version requirement {spec!r}: {e}") from None
+    return bool(wanted.contains(release, prereleases=True))
 
 
 def read_comfyui_version(comfyui: str) -> str | None:
@@ -122,10 +77,6 @@ def read_comfyui_version(comfyui: str) -> str | None:
     except OSError:
         pass
     return read_pyproject_value(os.path.join(comfyui, "pyproject.toml"), "project", "version")
-
-
-def is_comfyui(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, "folder_paths.py")) or os.path.isfile(os.path.join(path, "comfyui_version.py"))
 
 
 def find_comfyui(arg: str | None, env: Mapping[str, str], pack_dir: str) -> tuple[str | None, str]:
@@ -162,7 +113,7 @@ def check_comfyui_version(comfyui: str | None, requires: str | None) -> VersionC
         return VersionCheck(True, False, f"could not read ComfyUI's version in {comfyui} (no comfyui_version.py); this pack needs ComfyUI {requires}")
     try:
         ok = version_satisfies(version, requires)
-    except ValueError as e:
+    except (ValueError, ImportError) as e:  # ImportError: no `packaging` in this Python
         return VersionCheck(True, False, f"could not compare ComfyUI {version} with {requires!r}: {e}")
     if ok:
         return VersionCheck(True, True, f"ComfyUI {version} at {comfyui} meets {requires}")
@@ -342,23 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(argv: Sequence[str] | None, env: Mapping[str, str], pack_dir: str, out: Out,
-        candidates: Sequence[str] = VOLUME_CANDIDATES) -> int:
-    a = build_parser().parse_args(argv)
-    version = read_pyproject_value(os.path.join(pack_dir, "pyproject.toml"), "project", "version") or ""
+def _check_version(a: argparse.Namespace, env: Mapping[str, str], pack_dir: str, out: Out) -> tuple[str | None, int]:
+    """(ComfyUI folder or None, exit code so far) after the version check."""
     requires = read_pyproject_value(os.path.join(pack_dir, "pyproject.toml"), "tool.comfy", "requires-comfyui")
-    out(f"{PREFIX} ComfyUI-Wan22 {version} post-install check ({pack_dir})")
-
     comfyui, how = find_comfyui(a.comfyui, env, pack_dir)
     if comfyui is None:
         out(f"{PREFIX} note: {how}")
     check = check_comfyui_version(comfyui, requires)
     out(f"{PREFIX} {'ok' if check.ok and check.known else 'WARNING' if not check.ok else 'note'}: {check.message}")
-    code = 0
-    if a.strict and (comfyui is None or not check.ok or not check.known):
-        code = 1
+    strict_fail = a.strict and (comfyui is None or not check.ok or not check.known)
+    return comfyui, 1 if strict_fail else 0
 
-    want_write = a.write_yaml or env.get(WRITE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+def _models_dir(a: argparse.Namespace, env: Mapping[str, str], candidates: Sequence[str], out: Out) -> str | None:
     if a.models_dir:
         given = os.path.abspath(os.path.expanduser(a.models_dir))
         notes = [] if os.path.isdir(given) else [f"--models-dir {given} does not exist (yet); the section is offered anyway"]
@@ -367,47 +314,68 @@ def run(argv: Sequence[str] | None, env: Mapping[str, str], pack_dir: str, out: 
         models_dir, notes = detect_volume(env, candidates)
     for n in notes:
         out(f"{PREFIX} note: {n}")
-    if models_dir is None:
-        out(f"{PREFIX} no network volume found ({', '.join(candidates)}; or set {MODELS_ENV}): "
-            "extra_model_paths.yaml left alone")
-        return code
-    yaml_path = os.path.abspath(a.yaml) if a.yaml else (os.path.join(comfyui, "extra_model_paths.yaml") if comfyui else None)
-    if yaml_path is None:
-        out(f"{PREFIX} models folder {models_dir} found but no ComfyUI folder to configure; add this section to the "
-            "extra_model_paths.yaml that ComfyUI reads:")
-        out(section_text(models_dir, SECTION_NAME, version).rstrip("\n"))
-        return code
-    try:
-        plan = plan_yaml(models_dir, yaml_path, comfyui, version)
-    except ImportError as e:
-        out(f"{PREFIX} note: cannot check {yaml_path} ({e}); run `pip install -r requirements.txt` and then this script again")
-        return code
-    if plan.action == "nothing":
-        out(f"{PREFIX} ok: {plan.reason}; {yaml_path} left as it is")
-        return code
-    if plan.action == "refuse":
-        out(f"{PREFIX} WARNING: ComfyUI does not search {', '.join(plan.missing)} on {models_dir}, and {yaml_path} was "
-            f"not changed: {plan.reason}")
-        out(f"{PREFIX} the section to add by hand:")
-        out(plan.section.rstrip("\n"))
-        return code
-    if not want_write or a.dry_run:
+    return models_dir
+
+
+def _offer_or_write(plan: YamlPlan, models_dir: str, yaml_path: str, want_write: bool, dry_run: bool, out: Out) -> None:
+    """Act on a plan that adds a section: say it, or (asked to) append it."""
+    if not want_write or dry_run:
         out(f"{PREFIX} ComfyUI does not search these Wan 2.2 folders on {models_dir}: {', '.join(plan.missing)}. "
             "Workflows that need them fail with 'not found' until they are added.")
         target = f"create {yaml_path} with" if plan.action == "create" else f"append to {yaml_path}"
-        if a.dry_run:
+        if dry_run:
             out(f"{PREFIX} --dry-run: would {target} this section (nothing written):")
         else:
             out(f"{PREFIX} to {target} this section, run `python install.py --write-yaml` (or set {WRITE_ENV}=1), "
                 "or paste it yourself:")
         out(plan.section.rstrip("\n"))
-        return code
+        return
     try:
         apply_plan(plan)
     except (OSError, RuntimeError) as e:
         out(f"{PREFIX} WARNING: could not write {yaml_path} ({e}); add this section by hand:")
         out(plan.section.rstrip("\n"))
-        return code
+        return
     out(f"{PREFIX} {'created' if plan.action == 'create' else 'appended a section to'} {yaml_path}: "
         f"'{SECTION_NAME}' for {', '.join(plan.missing)} (restart ComfyUI to use it)")
+
+
+def _yaml_step(a: argparse.Namespace, env: Mapping[str, str], comfyui: str | None, models_dir: str, version: str,
+               out: Out) -> None:
+    yaml_path = os.path.abspath(a.yaml) if a.yaml else (os.path.join(comfyui, "extra_model_paths.yaml") if comfyui else None)
+    if yaml_path is None:
+        out(f"{PREFIX} models folder {models_dir} found but no ComfyUI folder to configure; add this section to the "
+            "extra_model_paths.yaml that ComfyUI reads:")
+        out(section_text(models_dir, SECTION_NAME, version).rstrip("\n"))
+        return
+    try:
+        plan = plan_yaml(models_dir, yaml_path, comfyui, version)
+    except ImportError as e:
+        out(f"{PREFIX} note: cannot check {yaml_path} ({e}); run `pip install -r requirements.txt` and then this script again")
+        return
+    if plan.action == "nothing":
+        out(f"{PREFIX} ok: {plan.reason}; {yaml_path} left as it is")
+    elif plan.action == "refuse":
+        out(f"{PREFIX} WARNING: ComfyUI does not search {', '.join(plan.missing)} on {models_dir}, and {yaml_path} was "
+            f"not changed: {plan.reason}")
+        out(f"{PREFIX} the section to add by hand:")
+        out(plan.section.rstrip("\n"))
+    else:
+        want_write = a.write_yaml or env.get(WRITE_ENV, "").strip().lower() in ("1", "true", "yes")
+        _offer_or_write(plan, models_dir, yaml_path, want_write, a.dry_run, out)
+
+
+def run(argv: Sequence[str] | None, env: Mapping[str, str], pack_dir: str, out: Out,
+        candidates: Sequence[str] = VOLUME_CANDIDATES) -> int:
+    """install.py's whole job; returns its exit code (0 unless --strict and ComfyUI is unusable)."""
+    a = build_parser().parse_args(argv)
+    version = read_pyproject_value(os.path.join(pack_dir, "pyproject.toml"), "project", "version") or ""
+    out(f"{PREFIX} ComfyUI-Wan22 {version} post-install check ({pack_dir})")
+    comfyui, code = _check_version(a, env, pack_dir, out)
+    models_dir = _models_dir(a, env, candidates, out)
+    if models_dir is None:
+        out(f"{PREFIX} no network volume found ({', '.join(candidates)}; or set {MODELS_ENV}): "
+            "extra_model_paths.yaml left alone")
+        return code
+    _yaml_step(a, env, comfyui, models_dir, version, out)
     return code

@@ -1,39 +1,72 @@
-"""The one ComfyUI server toolkit: what a ComfyUI folder is, where to find one, a free loopback
-port, an extra_model_paths.yaml for a volume, a start image, and a `main.py --cpu` server that
-always stops. Used by the demo, the tests, tools/ and bench/ alike (tests keep only test
-concerns in tests/comfy/harness.py)."""
+"""The one ComfyUI server toolkit: what a ComfyUI folder is, where to find one (and how to get the
+pinned release when there is none), a free loopback port, an extra_model_paths.yaml for a
+volume, a ComfyUI base directory with only this pack installed, a start image, and a
+`main.py --cpu` server on loopback that always stops. Used by the demo, the tests, tools/ and
+bench/ alike; tests keep only test concerns (damaged volumes, prompt errors) in
+tests/comfy/harness.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
-from collections.abc import Mapping
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
-from ..catalog import COMFYUI_CANDIDATES
+from ..catalog import DEFAULT_DIRS
+from .comfyui_dir import comfyui_candidates, is_comfyui
 
-
-def is_comfyui(path: str | os.PathLike[str]) -> bool:
-    """The one definition of a ComfyUI folder: `main.py` beside `folder_paths.py` and `comfy/`."""
-    p = Path(path)
-    return (p / "main.py").is_file() and (p / "folder_paths.py").is_file() and (p / "comfy").is_dir()
-
-
-def comfyui_candidates(env: Mapping[str, str] | None = None) -> list[Path]:
-    """Where to look, in order: $COMFYUI_PATH, then comfy-cli's default workspace."""
-    env = os.environ if env is None else env
-    out = [Path(env["COMFYUI_PATH"]).expanduser()] if env.get("COMFYUI_PATH") else []
-    out.extend(Path(c).expanduser() for c in COMFYUI_CANDIDATES)
-    return out
+PACK_DIR_NAME = "ComfyUI-Wan22"
+PINNED_COMFYUI = "v0.33.0"  # the ComfyUI release the comfy test tier runs against
+COMFYUI_REPO = "https://github.com/comfyanonymous/ComfyUI.git"
+TORCH_PINS = ("torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1")
 
 
-def find_comfyui(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+def find_comfyui(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+                 extra: Iterable[Path] = ()) -> Path | None:
     """`explicit` when it is a ComfyUI folder (None when it is not), else the first ComfyUI among
-    comfyui_candidates()."""
+    comfyui_candidates() and then `extra`."""
     if explicit:
         p = Path(explicit).expanduser()
         return p if is_comfyui(p) else None
-    return next((c for c in comfyui_candidates(env) if is_comfyui(c)), None)
+    return next((c for c in [*comfyui_candidates(env), *extra] if is_comfyui(c)), None)
+
+
+def not_found_reason(env: Mapping[str, str] | None = None) -> str:
+    where = " or ".join(str(c) for c in comfyui_candidates(env))
+    return f"no ComfyUI checkout at {where} (set COMFYUI_PATH to a ComfyUI folder)"
+
+
+def online(host: str = "github.com", timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def clone_pinned(dest: Path, python: str, say: Any = None, install: bool = True) -> Path:
+    """`git clone` the pinned ComfyUI release into `dest` and (with `install`) its requirements
+    into `python` with torch pinned: the one mechanism `make demo` and `make test` share."""
+    say = say or (lambda _m: None)
+    say(f"cloning ComfyUI {PINNED_COMFYUI} into {dest}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "clone", "--depth", "1", "--branch", PINNED_COMFYUI, COMFYUI_REPO, str(dest)], check=True)
+    if not install:
+        return dest
+    constraints = dest.parent / "torch-constraints.txt"
+    constraints.write_text("\n".join(TORCH_PINS) + "\n")
+    say(f"installing ComfyUI's requirements into {python} (torch pinned to {', '.join(TORCH_PINS)}; several GB)")
+    subprocess.run([python, "-m", "pip", "install", "-q", "-c", str(constraints), "-r", str(dest / "requirements.txt")],
+                   check=True)
+    return dest
 
 
 def free_port() -> int:
@@ -41,3 +74,198 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def pack_root() -> Path:
+    """The pack's folder (the one holding wan22/, nodes/ and example_workflows/)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def make_base(base: Path, pack: Path | None = None) -> Path:
+    """A ComfyUI --base-directory whose custom_nodes holds only this pack (a symlink): the
+    user's ComfyUI checkout, its custom_nodes, models and settings stay untouched."""
+    pack = pack or pack_root()
+    for d in ("custom_nodes", "input", "output", "temp", "user/default"):
+        (base / d).mkdir(parents=True, exist_ok=True)
+    link = base / "custom_nodes" / PACK_DIR_NAME
+    if link.is_symlink() and link.resolve() != pack.resolve():
+        link.unlink()
+    if not link.exists():
+        link.symlink_to(pack, target_is_directory=True)
+    settings = base / "user" / "default" / "comfy.settings.json"
+    if not settings.exists():
+        settings.write_text(json.dumps({"Comfy.TutorialCompleted": True, "Comfy.Notification.ShowVersionUpdates": False}))
+    return base
+
+
+def write_model_paths_yaml(path: Path, volume: Path, section: str = "wan22_demo",
+                           extra: Mapping[str, Path] | None = None, keys: Sequence[str] = tuple(DEFAULT_DIRS)) -> Path:
+    """An extra_model_paths.yaml with one section per volume mapping each folder key to `<key>/`."""
+    lines: list[str] = []
+    for name, root in [(section, volume), *(extra or {}).items()]:
+        lines += [f"{name}:", f"  base_path: {root}"] + [f"  {k}: {k}/" for k in keys]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def start_image(path: str | os.PathLike[str], size: int = 256) -> str:
+    """A colourful test card (gradient, rings, a bright disc) so decoded frames are easy to judge."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    r = np.sqrt((x - 0.5) ** 2 + (y - 0.5) ** 2)
+    img = np.stack([x, y, 0.5 + 0.5 * np.sin(r * 40.0)], -1)
+    img[r < 0.18] = (1.0, 0.85, 0.2)
+    Image.fromarray((img * 255).clip(0, 255).astype(np.uint8)).save(path)
+    return str(path)
+
+
+class ComfyServer:
+    """`main.py --cpu` on 127.0.0.1 with a base directory and a model-paths yaml; stop() always
+    ends it. `request`/`get` are a minimal JSON client for readiness and tests."""
+
+    def __init__(self, comfyui: Path, base: Path, yaml: Path, port: int | None = None, log_path: Path | None = None,
+                 python: str = sys.executable, extra_args: Sequence[str] = ()) -> None:
+        self.comfyui, self.base, self.yaml = Path(comfyui), Path(base), Path(yaml)
+        self.port = port or free_port()
+        self.log_path = Path(log_path) if log_path else self.base / "server.log"
+        self.python = python
+        self.extra_args = list(extra_args)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.client_id = uuid.uuid4().hex
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self, extra_args: Sequence[str] = ()) -> list[str]:
+        return [self.python, str(self.comfyui / "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+                "--base-directory", str(self.base), "--extra-model-paths-config", str(self.yaml),
+                "--database-url", "sqlite:///:memory:", "--disable-auto-launch", *self.extra_args, *extra_args]
+
+    def start(self, timeout: float = 300.0, extra_args: Sequence[str] = ()) -> None:
+        """Start and wait until the pack's nodes are registered; on failure raise with the log tail."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1", DO_NOT_TRACK="1", HF_HUB_OFFLINE="1")
+        self._log = open(self.log_path, "wb")  # closed in stop()
+        self.proc = subprocess.Popen(self.command(extra_args), cwd=str(self.comfyui), stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with code {self.proc.returncode} while starting; log "
+                                   f"{self.log_path}:\n{self.log_tail()}")
+            if self.ready():
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"ComfyUI did not answer within {timeout:g} s; log {self.log_path}:\n{self.log_tail()}")
+
+    def ready(self) -> bool:
+        try:
+            status, body = self.request("GET", "/object_info/Wan22BundleLoader", timeout=2)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        return status == 200 and isinstance(body, dict) and "Wan22BundleLoader" in body
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n: int = 80) -> str:
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 60.0) -> tuple[int, Any]:
+        """(status, parsed JSON or text) of one request; HTTP errors are returned, not raised."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:  # loopback only
+                raw, status = r.read(), r.status
+        except urllib.error.HTTPError as e:
+            raw, status = e.read(), e.code
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def get(self, path: str, timeout: float = 60.0) -> Any:
+        status, body = self.request("GET", path, timeout=timeout)
+        if status != 200:
+            raise urllib.error.URLError(f"GET {path}: HTTP {status}: {body}")
+        return body
+
+    def queue(self, prompt: dict[str, Any]) -> tuple[int, Any]:
+        return self.request("POST", "/prompt", {"prompt": prompt, "client_id": self.client_id})
+
+    def run(self, prompt: dict[str, Any], timeout: float = 300.0) -> dict[str, Any]:
+        """Queue and wait; returns the history entry. Raises PromptRejected with ComfyUI's node
+        errors, PromptFailed with the exception, TimeoutError with the log tail."""
+        status, body = self.queue(prompt)
+        if status != 200:
+            raise PromptRejected(status, body)
+        pid = body["prompt_id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            hist = self.get(f"/history/{pid}")
+            if pid in hist:
+                entry = hist[pid]
+                if entry.get("status", {}).get("status_str") != "success":
+                    raise PromptFailed(entry)
+                return dict(entry)
+            time.sleep(0.1)
+        raise TimeoutError(f"prompt {pid} did not finish in {timeout}s:\n{self.log_tail()}")
+
+    def output_files(self, entry: dict[str, Any]) -> list[Path]:
+        """Paths of every file a history entry's outputs name, under this server's base directory."""
+        files = []
+        for out in entry.get("outputs", {}).values():
+            for key in ("images", "gifs", "video", "audio", "latents"):
+                for item in out.get(key, []) or []:
+                    if isinstance(item, dict) and "filename" in item:
+                        files.append(self.base / item.get("type", "output") / item.get("subfolder", "") / item["filename"])
+        return files
+
+    def __enter__(self) -> ComfyServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class PromptRejected(Exception):
+    """POST /prompt answered with an error (ComfyUI's validation: node_errors name node and input)."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {json.dumps(body)[:2000]}")
+        self.status = status
+        self.body = body
+
+    def messages(self) -> str:
+        return json.dumps(self.body)
+
+
+class PromptFailed(Exception):
+    """The prompt ran and failed: the execution_error's node and exception message."""
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        msgs = entry.get("status", {}).get("messages", [])
+        err: dict[str, Any] = next((m[1] for m in msgs if m[0] == "execution_error"), {})
+        super().__init__(f"{err.get('node_type')} (node {err.get('node_id')}): {err.get('exception_message')}")
+        self.error = err
