@@ -91,3 +91,27 @@ def test_cli_runs_without_comfyui(tmp_path: Path) -> None:
                          cwd=REPO, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert '"files"' in out.stdout
+
+
+def test_dense_writer_is_read_back_exactly_by_safetensors(tmp_path: Path) -> None:
+    """The hand-kept dense writer (kept because safetensors' own writer is not byte-reproducible)
+    writes what safetensors itself reads back, tensors and metadata alike."""
+    import torch
+    from safetensors import safe_open
+
+    from wan22.demo.demo_volume import write_safetensors
+
+    tensors = [("b.weight", torch.arange(6, dtype=torch.float16).reshape(2, 3)),
+               ("a.scale", torch.tensor(0.5, dtype=torch.float32)),
+               ("c.fp8", torch.ones(4, dtype=torch.float32).to(torch.float8_e4m3fn))]
+    path = tmp_path / "x.safetensors"
+    write_safetensors(str(path), tensors, {"k": "v"})
+    first = path.read_bytes()
+    write_safetensors(str(path), tensors, {"k": "v"})
+    assert path.read_bytes() == first
+    with safe_open(str(path), framework="pt") as f:
+        assert f.metadata()["k"] == "v" and "wan22.data_sha256" in f.metadata()
+        for name, t in tensors:
+            got = f.get_tensor(name)
+            assert got.dtype == t.dtype and got.shape == t.shape, name
+            assert torch.equal(got.reshape(-1).view(torch.uint8), t.reshape(-1).view(torch.uint8)), name

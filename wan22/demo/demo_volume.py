@@ -46,7 +46,13 @@ TEXT_DIM = 4096  # Wan's text_dim is fixed; tiny models still take [B, L, 4096] 
 
 def write_safetensors(path: str, tensors: list[tuple[str, torch.Tensor]], metadata: dict[str, str]) -> int:
     """Write tensors in order with `metadata`; adds the data section's sha256 to the metadata.
-    Returns the file size. Uses a temp file and rename so a crash never leaves half a file."""
+    Returns the file size. Uses a temp file and rename so a crash never leaves half a file.
+
+    Why not `safetensors.torch.save_file`: its writer emits the metadata in hash-map order, so the
+    same tensors and metadata give different bytes on every call (measured with safetensors 0.8:
+    5 of 5 calls in one process, 4 of 4 across processes differed), and stand-ins must be
+    byte-reproducible from their seed (test_seeded_and_reproducible). The header comes from the
+    same `build_header` the sparse writer uses; tests read every file back with safetensors."""
     blobs = []
     for name, t in tensors:
         t = t.detach().contiguous().cpu()
