@@ -22,6 +22,11 @@ test-comfy: setup
 test-browser: setup
 	$(PYTHON) -m pytest tests/browser -q
 
+# the comfy tier's smoke subset on older ComfyUI releases, the whole tier on the pinned one
+# (make test-compat COMFYUI_VERSIONS="0.11.0 0.20.0 0.33.0" COMFYUI_MIRROR=<bare git dir>)
+test-compat: setup
+	$(PYTHON) tools/compat.py $(if $(COMFYUI_VERSIONS),--versions "$(COMFYUI_VERSIONS)") $(if $(COMFYUI_MIRROR),--mirror "$(COMFYUI_MIRROR)")
+
 demo: setup
 	$(PYTHON) -m wan22 demo --python $(PYTHON)
 

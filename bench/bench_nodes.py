@@ -28,12 +28,13 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "comfy"))
 
-from harness import Server, find_comfyui, free_port, make_base, start_image, write_yaml  # noqa: E402
 from prompts import bundle, conditioning_nodes, finish, i2v_native, i2v_ours, router  # noqa: E402
 
 from wan22.demo.demo_volume import make_demo_volume  # noqa: E402
+from wan22.demo.server import ComfyServer as Server  # noqa: E402
+from wan22.demo.server import find_comfyui, free_port, make_base, not_found_reason, start_image  # noqa: E402
+from wan22.demo.server import write_model_paths_yaml as write_yaml  # noqa: E402
 
 
 def exec_ms(entry: dict[str, Any]) -> float:
@@ -129,9 +130,9 @@ def main() -> int:
     ap.add_argument("--skip-text", action="store_true", help="skip the CLIPTextEncode runs (about 30 s each on CPU)")
     ap.add_argument("--json", default=str(REPO / "bench" / "results" / "nodes.json"))
     a = ap.parse_args()
-    comfy, why = find_comfyui()
+    comfy = find_comfyui()
     if comfy is None:
-        print(f"cannot run: {why}")
+        print(f"cannot run: {not_found_reason()}")
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="wan22-bench-"))
     vol = tmp / "volume"

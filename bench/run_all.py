@@ -1,5 +1,6 @@
 """Run every CPU benchmark (`make bench`): inventory, S2V audio prep, nodes against the native
-template graph. Each prints measured figures; results JSON lands in bench/results/.
+template graph, cold start on an emulated network volume (--quick; needs root and FUSE, installs
+fuse3 with apt-get when missing, else says SKIPPED and fails). Each prints measured figures; results JSON lands in bench/results/.
 The GPU benchmark (bench/gpu_bench.py) needs a CUDA machine and runs separately."""
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ SCRIPTS = [
     ("volume inventory", ["bench_inventory.py"]),
     ("S2V audio prep", ["bench_audio.py"]),
     ("nodes vs native template graph", ["bench_nodes.py", "--runs", "15"]),
+    ("cold start on an emulated network volume", ["bench_cold_start.py", "--quick"]),
+    ("RunPod worker path vs direct submit", ["bench_worker.py", "--pairs", "10"]),
 ]
 
 

@@ -4,6 +4,7 @@
 import { app } from "../../scripts/app.js";
 import { getInventory } from "./lib/api.js";
 import { ensureStyles, h } from "./lib/dom.js";
+import { renderFetchCommands } from "./lib/fetch_command.js";
 import { readyCounts, renderReport, servesNothing } from "./lib/inventory_view.js";
 
 const TAB_ID = "wan22-inventory";
@@ -59,7 +60,14 @@ function renderPanel(root) {
     if (state.error) {
       body.append(h("div", { class: "wan22-error", dataset: { wan22Error: "" } }, `Inventory unavailable: ${state.error.message}`));
     }
-    if (state.report) body.append(renderReport(state.report));
+    if (state.report) {
+      const report = renderReport(state.report);
+      const fill = renderFetchCommands(state.report);  // right under the workflow cards
+      const grid = report.querySelector(".wan22-wf-grid");
+      if (fill && grid) grid.after(fill);
+      else if (fill) report.append(fill);
+      body.append(report);
+    }
   };
   state.listeners.add(update);
   update();

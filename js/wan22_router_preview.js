@@ -1,7 +1,8 @@
-// Feature: a live plan preview on Wan22ModeRouter. Whenever mode, preset or an override changes,
-// it asks GET /wan22/plan (wan22/routing.make_plan, the code the node runs) and shows which expert
-// runs which steps with which LoRA at what strength, cfg / sampler / scheduler / shift, and a
-// chart of the sigma schedule with the MoE boundary and the split step.
+// Feature: a live plan preview on Wan22ModeRouter. Whenever mode, preset or an override changes
+// (the LoRA choices included), it sends every widget value to GET /wan22/plan, which runs the
+// node's own rules and code (wan22/plan) on ComfyUI's own sigmas, and shows which expert runs
+// which steps with which LoRA at what strength, cfg / sampler / scheduler / shift, and a chart of
+// the sigma schedule with the MoE boundary and the split step. A refused pairing shows its error.
 
 import { app } from "../../scripts/app.js";
 import { getPlan, PLAN_WIDGETS, planQuery } from "./lib/api.js";
@@ -11,7 +12,7 @@ import { drawPlanChart, stageOfStep } from "./lib/plan_chart.js";
 const NODE_ID = "Wan22ModeRouter";
 const WIDGET = "wan22_plan_preview";
 const DEBOUNCE_MS = 250;
-const WATCHED = [...PLAN_WIDGETS, "lora_high", "lora_low"];
+const WATCHED = PLAN_WIDGETS;
 const KIND_TEXT = { high: "high-noise expert", low: "low-noise expert", single: "model" };
 
 function widgetValues(node) {
@@ -51,7 +52,7 @@ class PlanPreview {
   check() {
     const values = widgetValues(this.node);
     if (!values.mode || !values.preset) return;
-    const key = `${planQuery(values).toString()}|${values.lora_high ?? ""}|${values.lora_low ?? ""}`;
+    const key = planQuery(values).toString();
     if (key === this.wantedKey) return;
     this.wantedKey = key;
     clearTimeout(this.timer);
@@ -118,16 +119,6 @@ class PlanPreview {
             : [h("div", { class: "wan22-stage-lora" }, "no LoRA")])));
     }));
     for (const w of plan.warnings ?? []) this.notes.append(h("div", { class: "wan22-warn" }, `⚠ ${w}`));
-    // lora_high / lora_low are not route parameters: say so when they differ from the plan's choice.
-    const planLora = (i) => plan.stages[i]?.loras?.[0]?.file ?? null;
-    const differs = (k, i) => values[k] !== undefined && values[k] !== "auto"
-      && !(values[k] === "none" ? planLora(i) === null : values[k] === planLora(i));
-    const manual = n > 1 ? ["lora_high", "lora_low"].filter((k, i) => differs(k, i))
-      : ["lora_high"].filter((k) => differs(k, 0));
-    if (manual.length) {
-      this.notes.append(h("div", { class: "wan22-warn" },
-        `${manual.join(" and ")} set by hand: the node applies ${manual.length > 1 ? "them" : "it"} at run time; this preview shows the preset's LoRA choice`));
-    }
     if (plan.summary) this.notes.append(h("div", { class: "wan22-muted" }, `Preset ${plan.mode}/${plan.preset}: ${plan.summary}`));
     // The chart's data, for anyone inspecting the page (and the browser tests).
     Object.assign(this.canvas.dataset, {

@@ -34,6 +34,9 @@ class Wan22Extension(ComfyExtension):
                 from . import routes
 
                 routes.register(PromptServer.instance.routes)
+                from . import prefetch
+
+                prefetch.register(PromptServer.instance)
         except ImportError:
             pass
         threading.Thread(target=_startup_inventory, name="wan22-inventory", daemon=True).start()

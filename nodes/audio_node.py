@@ -6,8 +6,11 @@ from typing import Any
 
 from comfy_api.latest import io, ui
 
-from ..wan22.audio import prepare as wan_audio
+from ..wan22.audio.frames import DEFAULT_CHUNK, S2V_AUDIO_FPS, check_chunk, check_fps
+from ..wan22.audio.params import DEFAULT_NORMALIZE, NORMALIZE_MODES
+from ..wan22.audio.prepare import prepare
 from ..wan22.errors import AudioError
+from .types import AUDIO
 
 NODE = "Wan22S2VAudioPrep"
 LABELS = {
@@ -26,7 +29,7 @@ class Wan22S2VAudioPrep(io.ComfyNode):
         return io.Schema(
             node_id=NODE,
             display_name="Wan 2.2 S2V Audio Prep",
-            category="Wan22",
+            category=AUDIO,
             description="Turns any AUDIO (Load Audio or any node) into what Wan 2.2 S2V needs: 16 kHz mono with an "
                         "anti-aliased resampler, DC removed, normalised, trimmed, and padded with silence to exactly "
                         "length/fps seconds. Outputs the video length (4n+1 frames covering the audio) and how many "
@@ -35,16 +38,16 @@ class Wan22S2VAudioPrep(io.ComfyNode):
             search_aliases=["s2v audio", "speech to video", "lip sync audio", "audio prep", "resample 16k"],
             inputs=[
                 io.Audio.Input("audio", tooltip="any AUDIO: any sample rate, channel count and length (one clip)"),
-                io.Float.Input("fps", default=16.0, min=1.0, max=120.0, step=1.0,
+                io.Float.Input("fps", default=S2V_AUDIO_FPS, min=1.0, max=120.0, step=1.0,
                                tooltip="video frame rate; ComfyUI's S2V nodes read the audio at 16 fps, so keep 16"),
                 io.Float.Input("start_seconds", default=0.0, min=0.0, max=86400.0, step=0.1,
                                tooltip="skip this much audio from the start"),
                 io.Float.Input("max_seconds", default=0.0, min=0.0, max=86400.0, step=0.1,
                                tooltip="keep at most this much audio after start_seconds; 0 = all of it"),
-                io.Combo.Input("normalize", options=list(wan_audio.NORMALIZE_MODES), default="peak",
+                io.Combo.Input("normalize", options=list(NORMALIZE_MODES), default=DEFAULT_NORMALIZE,
                                tooltip="peak: peak to -1 dBFS; loudness: about -20 LUFS, never above -1 dBFS peak; "
                                        "none: level unchanged"),
-                io.Int.Input("chunk_length", default=wan_audio.DEFAULT_CHUNK, min=5, max=1025, step=4,
+                io.Int.Input("chunk_length", default=DEFAULT_CHUNK, min=5, max=1025, step=4,
                              tooltip="the 'length' of each WanSoundImageToVideo / Extend step (4n+1; 77 = 5.0 s of audio)"),
                 io.Int.Input("batch_index", default=-1, min=-1, max=4095,
                              tooltip="which clip of a batched AUDIO to use; -1 = the batch must hold exactly one"),
@@ -64,9 +67,9 @@ class Wan22S2VAudioPrep(io.ComfyNode):
         # min/max checks for it, and the other inputs rely on those.
         try:
             if fps is not None:
-                wan_audio.check_fps(fps, labels=LABELS)
+                check_fps(fps, labels=LABELS)
             if chunk_length is not None:
-                wan_audio.check_chunk(chunk_length, labels=LABELS)
+                check_chunk(chunk_length, labels=LABELS)
         except AudioError as e:
             return f"{NODE}: {e}"
         return True
@@ -80,7 +83,7 @@ class Wan22S2VAudioPrep(io.ComfyNode):
             raise _err(f"the audio input is not an AUDIO (a dict with 'waveform' and 'sample_rate'), got "
                        f"{type(audio).__name__}")
         try:
-            p = wan_audio.prepare(
+            p = prepare(
                 audio["waveform"], audio["sample_rate"], fps=float(fps), start=float(start_seconds),
                 seconds=float(max_seconds) if max_seconds and max_seconds > 0 else None, normalize=normalize,
                 chunk=int(chunk_length), batch_index=None if batch_index < 0 else int(batch_index), labels=LABELS)

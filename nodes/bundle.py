@@ -8,12 +8,12 @@ from typing import Any
 import folder_paths
 from comfy_api.latest import io
 
-from ..wan22.errors import PlanError
+from ..wan22.errors import MissingFilesError, ModelFileError, PlanError
 from ..wan22.plan.bundle_spec import AUTO, BUNDLE_INPUTS, EXPERT_INPUTS, NONE, Resolved, resolve_bundle
-from ..wan22.plan.routing import MODES
+from ..wan22.plan.presets import MODES
 from ..wan22.volume.inventory import check_model_file
 from . import loading
-from .types import CATEGORY, Bundle
+from .types import LOADERS, Bundle
 
 log = logging.getLogger("wan22")
 WEIGHT_DTYPES = ["default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"]
@@ -104,7 +104,7 @@ class Wan22BundleLoader(io.ComfyNode):
         return io.Schema(
             node_id="Wan22BundleLoader",
             display_name="Wan 2.2 Bundle Loader",
-            category=CATEGORY,
+            category=LOADERS,
             description="Loads what a Wan 2.2 mode needs through ComfyUI's own loaders: umT5 (CLIPLoader type wan), "
                         "the Wan 2.1 VAE, CLIP vision (animate only), wav2vec2 (s2v only). The experts load lazily "
                         "when Wan22ModeRouter asks for them. A missing file fails before anything runs, with every "
@@ -124,6 +124,9 @@ class Wan22BundleLoader(io.ComfyNode):
     def validate_inputs(cls, mode: str, high_noise_model: str, low_noise_model: str, model: str,
                         text_encoder: str, vae: str, clip_vision: str, audio_encoder: str,
                         weight_dtype: str) -> bool | str:
+        # Every input named here loses ComfyUI's own combo check (execution.py skips the inputs
+        # a node's validate_inputs takes), so resolve_bundle checks each file input against its
+        # folder listing, the ones this mode ignores included, as core would have.
         if mode not in MODES:
             return f"mode '{mode}' is not one of {', '.join(MODES)}"
         if weight_dtype not in WEIGHT_DTYPES:
@@ -133,7 +136,7 @@ class Wan22BundleLoader(io.ComfyNode):
                       text_encoder=text_encoder, vae=vae, clip_vision=clip_vision, audio_encoder=audio_encoder)
         try:
             files = resolve_bundle(mode, values, listings, dirs)
-        except ValueError as e:
+        except MissingFilesError as e:
             return str(e)
         return _check_headers(mode, files) or True
 
@@ -146,7 +149,7 @@ class Wan22BundleLoader(io.ComfyNode):
         files = resolve_bundle(mode, values, listings, dirs)
         bad = _check_headers(mode, files)
         if bad:
-            raise ValueError(bad)
+            raise ModelFileError(bad)
         clip = loading.text_encoder(files["text_encoder"].name) if "text_encoder" in files else None
         vae_obj = loading.vae(files["vae"].name)
         cv = loading.clip_vision(files["clip_vision"].name) if "clip_vision" in files else None

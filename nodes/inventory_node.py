@@ -14,7 +14,7 @@ from comfy_api.latest import io
 from ..wan22.plan.routing import WORKFLOW_IDS
 from ..wan22.volume.inventory import Report, run_inventory
 from ..wan22.volume.roots import FolderConfig, from_folder_paths
-from .types import CATEGORY
+from .types import VOLUME as CATEGORY
 
 
 def comfy_yaml_files() -> list[str]:
@@ -37,11 +37,8 @@ def comfy_folder_config() -> FolderConfig:
 
 
 def inventory_report() -> Report:
+    """The inventory of this ComfyUI's model folders (headers cached between calls in this process)."""
     return run_inventory(comfy_folder_config())
-
-
-def apply_strict(report: Report) -> None:
-    report.apply_strict()
 
 
 class Wan22VolumeInventory(io.ComfyNode):

@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from typing import Any
 
 from aiohttp import web
 
 from ..wan22.errors import Wan22Error
-from ..wan22.plan.routing import MODES, PRESETS, WORKFLOW_IDS, make_plan
+from ..wan22.plan.overrides import overrides_from_inputs
+from ..wan22.plan.presets import MODES, PRESETS, WORKFLOW_IDS
+from ..wan22.plan.routing import resolve, stages
 
 log = logging.getLogger("wan22")
 MAX_PARAM_LEN = 64
 MAX_PARAMS = 16
 INVENTORY_PARAMS = {"workflow", "strict"}
 BOOL_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
-PLAN_PARAMS = {"mode", "preset", "steps", "cfg", "shift", "split_step", "sampler", "scheduler", "relight", "lora_strength",
-               "lora_high", "lora_low"}
+# /wan22/plan's parameters -> the router's widget names (the route calls `sampler_name` `sampler`).
+PLAN_WIDGETS = {"steps": "steps", "cfg": "cfg", "shift": "shift", "split_step": "split_step", "sampler": "sampler_name",
+                "scheduler": "scheduler", "lora_high": "lora_high", "lora_low": "lora_low",
+                "lora_strength": "lora_strength", "relight": "relight"}
+PLAN_PARAMS = {"mode", "preset", *PLAN_WIDGETS}
 LONG_PARAMS = {"lora_high", "lora_low"}  # file names can be long
 MAX_NAME_LEN = 255
 
@@ -40,16 +43,6 @@ def _check_params(request: web.Request, allowed: set[str]) -> str | None:
         if len(k) > MAX_PARAM_LEN or len(v) > limit:
             return f"parameter '{k[:MAX_PARAM_LEN]}' is too long (limit {limit} characters)"
     return None
-
-
-def _num(request: web.Request, name: str, kind: type) -> Any:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return kind(raw)
-    except ValueError:
-        raise Wan22Error(f"{name}={raw!r} is not a valid {kind.__name__}") from None
 
 
 async def get_inventory(request: web.Request) -> web.Response:
@@ -93,11 +86,10 @@ def comfy_sigmas(scheduler: str, steps: int, shift: float) -> list[float]:
 
 
 async def get_plan(request: web.Request) -> web.Response:
-    """The plan Wan22ModeRouter would apply for these widget values (same code as the node; the
-    sigmas come from ComfyUI's own schedulers, so every scheduler works)."""
+    """The plan Wan22ModeRouter would apply for these widget values: the node's own rules
+    (wan22.plan.overrides_from_inputs, resolve, stages) on ComfyUI's own sigmas, so every
+    scheduler works. A missing or empty parameter keeps the widget's default (the preset's)."""
     import comfy.samplers
-
-    from .router import draft_plan, overrides_from_inputs
 
     err = _check_params(request, PLAN_PARAMS)
     if err:
@@ -109,30 +101,18 @@ async def get_plan(request: web.Request) -> web.Response:
         return _bad(f"mode must be one of {', '.join(MODES)}")
     if preset not in PRESETS:
         return _bad(f"preset must be one of {', '.join(PRESETS)}")
-    sampler = q.get("sampler") or "auto"
-    scheduler = q.get("scheduler") or "auto"
-    if sampler != "auto" and sampler not in comfy.samplers.KSampler.SAMPLERS:
-        return _bad(f"sampler '{sampler}' is not a ComfyUI sampler")
-    if scheduler != "auto" and scheduler not in comfy.samplers.KSampler.SCHEDULERS:
-        return _bad(f"scheduler '{scheduler}' is not a ComfyUI scheduler")
-    relight_raw = q.get("relight", "true").lower()
-    if relight_raw not in BOOL_VALUES:
-        return _bad("relight must be true or false")
+    widgets: dict[str, object] = {w: q[k] for k, w in PLAN_WIDGETS.items() if q.get(k)}
+    if "relight" in widgets:
+        relight = str(widgets["relight"]).lower()
+        if relight not in BOOL_VALUES:
+            return _bad("relight must be true or false")
+        widgets["relight"] = BOOL_VALUES[relight]
     try:
-        split = _num(request, "split_step", int)
-        ov = overrides_from_inputs(
-            mode, _num(request, "steps", int) or 0, _num(request, "cfg", float) or 0.0, _num(request, "shift", float) or 0.0,
-            -1 if split is None else split, sampler, scheduler, q.get("lora_high") or "auto", q.get("lora_low") or "auto",
-            _num(request, "lora_strength", float) or 0.0, BOOL_VALUES[relight_raw])
-        if ov.split_step is not None and ov.split_step < 0:
-            return _bad(f"split_step {split}: use -1 (from the boundary) or a step number")
-        for name in ("cfg", "shift", "lora_strength"):
-            v = _num(request, name, float)
-            if v is not None and not math.isfinite(v):
-                return _bad(f"{name} must be a finite number")
-        draft = draft_plan(mode, preset, ov)
-        plan = make_plan(mode, preset, ov, sigmas=comfy_sigmas(draft.scheduler, draft.steps, draft.shift))
-    except ValueError as e:
+        ov = overrides_from_inputs(mode, widgets, samplers=comfy.samplers.KSampler.SAMPLERS,
+                                   schedulers=comfy.samplers.KSampler.SCHEDULERS)
+        settings = resolve(mode, preset, ov)
+        plan = stages(settings, comfy_sigmas(settings.scheduler, settings.steps, settings.shift))
+    except Wan22Error as e:
         return _bad(str(e))
     return web.json_response(plan.as_dict())
 

@@ -8,7 +8,8 @@ from comfy_api.latest import io
 
 import nodes as comfy_nodes
 
-from .types import CATEGORY
+from ..wan22.errors import GraphError
+from .types import SAMPLING
 from .types import Plan as PlanType
 
 
@@ -16,14 +17,14 @@ def check_latent(model: Any, latent: Any) -> None:
     """A Wan 2.1-format video latent is [batch, 16, frames, height/8, width/8]."""
     samples = latent.get("samples") if isinstance(latent, dict) else None
     if samples is None or not hasattr(samples, "shape"):
-        raise ValueError("Wan22MoESampler latent_image is not a latent: connect the latent output of WanImageToVideo, "
+        raise GraphError("Wan22MoESampler latent_image is not a latent: connect the latent output of WanImageToVideo, "
                          "WanSoundImageToVideo or WanAnimateToVideo")
     want = model.model.latent_format.latent_channels
     shape = tuple(samples.shape)
     if samples.is_nested:
         return
     if len(shape) != 5 or shape[1] != want:
-        raise ValueError(
+        raise GraphError(
             f"Wan22MoESampler latent_image has shape {list(shape)}, but this Wan model needs a video latent "
             f"[batch, {want}, frames, height/8, width/8]: connect the latent output of WanImageToVideo / "
             f"WanSoundImageToVideo / WanAnimateToVideo (an image latent such as EmptyLatentImage does not fit)"
@@ -36,7 +37,7 @@ class Wan22MoESampler(io.ComfyNode):
         return io.Schema(
             node_id="Wan22MoESampler",
             display_name="Wan 2.2 MoE Sampler",
-            category=CATEGORY,
+            category=SAMPLING,
             description="Runs the plan from Wan22ModeRouter: the high-noise expert from step 0 to the split step "
                         "(leftover noise kept), then the low-noise expert to the end, with ComfyUI's KSamplerAdvanced "
                         "sampling. Identical to the official two-KSamplerAdvanced graph at the same seed.",

@@ -8,7 +8,7 @@ Writes, for every mode/preset the router offers plus a volume check:
 
 The UI file and its twin are built independently from the same spec (the UI one through the
 frontend's widget order, the twin directly from widget names), so the converter test
-(wan22.workflows.ui_to_api(UI) == twin) checks real work. Node definitions come from
+(wan22.api.convert.ui_to_api(UI) == twin) checks real work. Node definitions come from
 tests/fixtures/object_info.json, a snapshot of a real server's /object_info for the node types
 the examples use.
 
@@ -33,7 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wan22.api.workflows import (  # noqa: E402
+from wan22.api.widgets import (  # noqa: E402
     FRONTEND_EXTRA_INPUTS,
     FRONTEND_WIDGET_NODES,
     UI_VERSION,
@@ -44,7 +44,7 @@ from wan22.api.workflows import (  # noqa: E402
     widgets_values_from_names,
 )
 from wan22.catalog import BY_NAME, BY_ROLE  # noqa: E402
-from wan22.demo.demo import EXAMPLE_AUDIO, EXAMPLE_FACE, EXAMPLE_IMAGE, EXAMPLE_POSE  # noqa: E402
+from wan22.demo.inputs import EXAMPLE_AUDIO, EXAMPLE_FACE, EXAMPLE_IMAGE, EXAMPLE_POSE  # noqa: E402
 from wan22.plan.bundle_spec import AUTO, BUNDLE_INPUTS  # noqa: E402
 from wan22.plan.routing import get_preset  # noqa: E402
 
@@ -635,22 +635,20 @@ def refresh_object_info(comfyui: str | None) -> dict[str, Any]:
     """Start a real ComfyUI (CPU) on a demo volume with the example inputs, take /object_info."""
     import tempfile
 
-    sys.path.insert(0, str(REPO / "tests" / "comfy"))
-    from harness import Server, find_comfyui, free_port, make_base, write_yaml
-
-    from wan22.demo.demo import write_example_inputs
     from wan22.demo.demo_volume import make_demo_volume
+    from wan22.demo.inputs import write_example_inputs
+    from wan22.demo.server import ComfyServer, find_comfyui, make_base, not_found_reason, write_model_paths_yaml
 
-    path = Path(comfyui) if comfyui else find_comfyui()[0]
+    path = find_comfyui(comfyui)
     if path is None:
-        raise SystemExit("no ComfyUI found: set COMFYUI_PATH or pass --comfyui")
+        raise SystemExit(f"--comfyui {comfyui}: not a ComfyUI folder" if comfyui else not_found_reason() + " or pass --comfyui")
     with tempfile.TemporaryDirectory(prefix="wan22-objinfo-") as tmp:
         root = Path(tmp)
         make_demo_volume(str(root / "volume"), with_t2v=True)
         base = make_base(root / "base")
         write_example_inputs(str(base / "input"))
-        yaml = write_yaml(base / "extra_model_paths.yaml", root / "volume")
-        server = Server(comfyui=path, base=base, yaml=yaml, port=free_port(), log_path=root / "server.log")
+        yaml = write_model_paths_yaml(base / "extra_model_paths.yaml", root / "volume")
+        server = ComfyServer(comfyui=path, base=base, yaml=yaml, log_path=root / "server.log")
         try:
             server.start()
             info = server.get("/object_info")

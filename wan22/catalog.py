@@ -1,5 +1,6 @@
 """Every Wan 2.2 file the pack's modes use: role, ComfyUI folder key, default file name, expected
-size, the header identity that proves what the file is, and where to download it.
+size, the header identity that proves what the file is, and where to download it; and the facts
+about ComfyUI's model folders and the inventory's status vocabulary that every wing shares.
 
 The default names are the ones on the user's volume (and in the official ComfyUI templates).
 Where the user's setup document is wrong, the entry's `note` says what is true and why.
@@ -8,6 +9,7 @@ Where the user's setup document is wrong, the entry's `note` says what is true a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 GIB = 1024**3
 MIB = 1024**2
@@ -32,6 +34,7 @@ class CatalogFile:
     loader: str = ""  # the ComfyUI node that loads it
     note: str = ""  # where the user's setup document is wrong about this file
     sha256: str | None = None  # published hash, when known (for --verify)
+    blake3: str | None = None  # published blake3, when known (--verify prefers it when blake3 is installed)
 
 
 EXPERT_NOTE = (
@@ -155,6 +158,9 @@ FILES: tuple[CatalogFile, ...] = (
 BY_ROLE: dict[str, CatalogFile] = {f.role: f for f in FILES}
 BY_NAME: dict[str, CatalogFile] = {f.name: f for f in FILES}
 
+# The ComfyUI folder keys the catalog's files live in (folder_paths names), in catalog order.
+WAN_FOLDER_KEYS = ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras")
+
 # Folder keys ComfyUI maps to other keys (folder_paths.map_legacy).
 LEGACY_FOLDERS = {"unet": "diffusion_models", "clip": "text_encoders"}
 
@@ -172,7 +178,48 @@ DEFAULT_DIRS: dict[str, tuple[str, ...]] = {
 # ComfyUI's folder_paths.supported_pt_extensions (matched case-insensitively).
 MODEL_EXTENSIONS = (".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft")
 
-# Setup-document claims that are wrong, shown in the README and by `inventory --explain`.
+# Folder names users give a key's folder that ComfyUI does not know (a hint then names the yaml line).
+USER_FOLDER_NAMES: dict[str, tuple[str, ...]] = {"loras": ("lora",)}
+
+
+def folder_names(key: str) -> tuple[str, ...]:
+    """Directory names that hold `key`'s files: the key, ComfyUI's default dirs for it, and the
+    names users give it ('lora'), lower case: 'diffusion_models' -> ('diffusion_models', 'unet')."""
+    names = (key, *DEFAULT_DIRS.get(key, ()), *USER_FOLDER_NAMES.get(key, ()))
+    return tuple(dict.fromkeys(names))
+
+
+class StatusInfo(NamedTuple):
+    """How the inventory's verdict on a file reads: badge label, colour group, one-line meaning."""
+
+    label: str
+    group: str  # ok, stand_in, missing, damaged (download again), moved (mv fixes it)
+    meaning: str
+
+
+# The inventory's verdict on a catalog file, in report order. The inventory JSON carries this
+# vocabulary ("statuses", "usable"), so js/ reads it instead of copying it.
+STATUS_VOCABULARY: dict[str, StatusInfo] = {
+    "ok": StatusInfo("ok", "ok", "where ComfyUI loads it, and its header fits the catalog entry"),
+    "missing": StatusInfo("missing", "missing", "not found in any folder searched: download it"),
+    "truncated": StatusInfo("truncated", "damaged", "an unfinished download: shorter than its header says, a "
+                            "partial file, or aria2 still fetching it"),
+    "corrupt": StatusInfo("corrupt", "damaged", "unreadable, not safetensors, or extra bytes after the data (also "
+                          "a model-paths config ComfyUI cannot load)"),
+    "misplaced": StatusInfo("misplaced", "moved", "a good copy where ComfyUI does not look for it (a sub-folder, "
+                            "another folder): move it"),
+    "misnamed": StatusInfo("misnamed", "moved", "a good copy in the right folder under another name (case, "
+                           "separators, a suffix): rename it"),
+    "wrong_model": StatusInfo("wrong model", "damaged", "the name fits, but the header (or with --verify the data) "
+                              "is another model"),
+    "stand_in": StatusInfo("stand-in", "stand_in", "a demo-volume stand-in with random weights: workflows run, the "
+                           "video is noise"),
+}
+STATUSES: tuple[str, ...] = tuple(STATUS_VOCABULARY)
+USABLE: tuple[str, ...] = ("ok", "stand_in")  # the statuses that do not block a workflow
+
+# Setup-document claims that are wrong, and what is true (the README's section on the setup
+# document says the same in prose; no code reads this table yet).
 SEED_CORRECTIONS: tuple[tuple[str, str], ...] = (
     ("High/low-noise experts are 'high motion' / 'subtle motion' variants", EXPERT_NOTE),
     ("I2V needs clip_vision_h", BY_ROLE["clip_vision"].note),
@@ -187,10 +234,12 @@ SEED_CORRECTIONS: tuple[tuple[str, str], ...] = (
 
 
 def file_for(role: str) -> CatalogFile:
+    """The catalog entry of `role`; an unknown role raises KeyError naming the known ones."""
     try:
         return BY_ROLE[role]
     except KeyError:
         raise KeyError(f"unknown role {role!r}; known roles: {', '.join(BY_ROLE)}") from None
+
 
 # Where the pack looks for a volume when no folder is given: RunPod pods, then serverless workers.
 VOLUME_CANDIDATES = ("/workspace/models", "/runpod-volume/models")

@@ -21,3 +21,11 @@ class AudioError(Wan22Error):
 
 class WorkflowError(Wan22Error):
     """An API or UI workflow that does not fit the server it is sent to."""
+
+
+class ModelFileError(Wan22Error):
+    """A model file that is there but truncated, corrupt or the wrong model."""
+
+
+class GraphError(Wan22Error):
+    """A node input connected to the wrong kind of value; the message names what to connect."""

@@ -1,7 +1,7 @@
 // The one place the frontend talks to the pack's routes (nodes/routes.py).
 //
 //   GET /wan22/inventory[?workflow=ID&strict=1]  -> the volume report (what the inventory node shows)
-//   GET /wan22/plan?mode=&preset=&steps=&...     -> the router's plan (the same make_plan the node runs)
+//   GET /wan22/plan?mode=&preset=&steps=&...     -> the router's plan (the node's own resolve + stages)
 //
 // Every call goes through ComfyUI's api.fetchApi (so the /api prefix, the user header and any
 // auth the frontend adds are applied). Errors come back as Wan22RequestError with the route's own
@@ -11,9 +11,15 @@ import { api } from "../../../scripts/api.js";
 
 const BASE = "/wan22";
 
-// The route's query names, keyed by the router node's widget names.
-export const PLAN_WIDGETS = ["mode", "preset", "steps", "cfg", "shift", "split_step", "sampler_name", "scheduler",
-  "lora_strength", "relight"];
+// The route's query names, keyed by the router node's widget names. Every widget goes to the
+// route as it is: the route applies the node's own rules (wan22/plan/overrides.py), so no rule
+// ("0 = the preset's", "-1 = from the boundary", "auto") is declared here.
+export const PLAN_PARAMS = Object.freeze({
+  mode: "mode", preset: "preset", steps: "steps", cfg: "cfg", shift: "shift", split_step: "split_step",
+  sampler_name: "sampler", scheduler: "scheduler", lora_high: "lora_high", lora_low: "lora_low",
+  lora_strength: "lora_strength", relight: "relight",
+});
+export const PLAN_WIDGETS = Object.keys(PLAN_PARAMS);
 
 export class Wan22RequestError extends Error {
   constructor(message, status = 0, body = null) {
@@ -67,28 +73,15 @@ export function getInventory({ workflows = [], strict = false } = {}, opts = {})
 }
 
 /**
- * Query parameters for /wan22/plan from the router's widget values, with the node's own
- * conventions: 0 = the preset's steps/cfg/shift/lora_strength, -1 = split from the boundary,
- * 'auto' = the preset's sampler/scheduler. Only overrides are sent, so the route and the node
- * resolve the defaults in the same place (wan22/plan/routing.py).
+ * Query parameters for /wan22/plan from the router's widget values ({widget name: value}): each
+ * value present is sent unchanged, so the route resolves it exactly as the node does.
  */
 export function planQuery(values) {
   const q = new URLSearchParams();
-  q.set("mode", String(values.mode ?? ""));
-  q.set("preset", String(values.preset ?? ""));
-  const num = (v) => (typeof v === "number" ? v : Number(v));
-  if (num(values.steps) > 0) q.set("steps", String(Math.trunc(num(values.steps))));
-  if (num(values.cfg) > 0) q.set("cfg", String(num(values.cfg)));
-  if (num(values.shift) > 0) q.set("shift", String(num(values.shift)));
-  if (Number.isFinite(num(values.split_step)) && num(values.split_step) >= 0) {
-    q.set("split_step", String(Math.trunc(num(values.split_step))));
+  for (const [widget, param] of Object.entries(PLAN_PARAMS)) {
+    const v = values[widget];
+    if (v !== undefined && v !== null) q.set(param, String(v));
   }
-  if (values.sampler_name && values.sampler_name !== "auto") q.set("sampler", String(values.sampler_name));
-  if (values.scheduler && values.scheduler !== "auto") q.set("scheduler", String(values.scheduler));
-  if (num(values.lora_strength) !== 0 && Number.isFinite(num(values.lora_strength))) {
-    q.set("lora_strength", String(num(values.lora_strength)));
-  }
-  if (values.relight !== undefined) q.set("relight", values.relight === false || values.relight === "false" ? "false" : "true");
   return q;
 }
 

@@ -74,11 +74,13 @@ const CSS = `
 .wan22-report:not(.wan22-report-compact) .wan22-wf[data-ready="false"] { grid-column: 1 / -1; }
 .wan22-badge { display: inline-block; border-radius: 999px; padding: 0 7px; font-size: 11px; line-height: 17px; font-weight: 600;
   color: #111; white-space: nowrap; }
-.wan22-badge-ok { background: #5fbf72; }
-.wan22-badge-stand_in { background: #9fb4d0; }
-.wan22-badge-missing { background: #ef6f67; }
-.wan22-badge-truncated, .wan22-badge-corrupt, .wan22-badge-wrong_model { background: #f08a5d; }
-.wan22-badge-misplaced, .wan22-badge-misnamed { background: #e3b341; }
+.wan22-badge { background: #b0b0b0; }
+/* colours by status group (the inventory report's "statuses"[s].group, from wan22/catalog.py) */
+.wan22-badge[data-group="ok"] { background: #5fbf72; }
+.wan22-badge[data-group="stand_in"] { background: #9fb4d0; }
+.wan22-badge[data-group="missing"] { background: #ef6f67; }
+.wan22-badge[data-group="damaged"] { background: #f08a5d; }
+.wan22-badge[data-group="moved"] { background: #e3b341; }
 .wan22-files { display: flex; flex-direction: column; gap: 4px; }
 .wan22-file { border-bottom: 1px solid var(--border-color, #333); padding: 4px 0; }
 .wan22-file-row { display: flex; gap: 6px; align-items: baseline; }

@@ -1,18 +1,22 @@
 // Renders a /wan22/inventory report (or the inventory node's `wan22_inventory` ui output, the
 // same dict) as DOM: used by the sidebar tab (full) and on the Wan22VolumeInventory node (compact).
+// The status vocabulary (labels, colour groups, meanings, which statuses do not block) comes with
+// the report (`statuses`, `usable`, from wan22/catalog.py); nothing here copies it.
 
 import { formatBytes, h } from "./dom.js";
 
-const USABLE = new Set(["ok", "stand_in"]);
-const STATUS_LABEL = {
-  ok: "ok", stand_in: "stand-in", missing: "missing", truncated: "truncated", corrupt: "corrupt",
-  misplaced: "misplaced", misnamed: "misnamed", wrong_model: "wrong model",
-};
+/** Which statuses do not block a workflow; only a report without `usable` gets the fallback. */
+function usableSet(report) {
+  return new Set(Array.isArray(report?.usable) ? report.usable : ["ok", "stand_in"]);
+}
 
-export function statusBadge(status) {
+/** A status badge: the report's label and meaning, coloured by the status's group. */
+export function statusBadge(status, report) {
   const s = String(status ?? "");
-  return h("span", { class: `wan22-badge wan22-badge-${s.replace(/[^a-z_]/g, "")}`, title: s },
-    STATUS_LABEL[s] ?? s);
+  const info = report?.statuses?.[s] ?? {};
+  const group = String(info.group ?? s).replace(/[^a-z_]/g, "");
+  return h("span", { class: "wan22-badge", dataset: { group }, title: info.meaning ? `${s}: ${info.meaning}` : s },
+    info.label ?? s);
 }
 
 function workflowEntries(report) {
@@ -42,7 +46,7 @@ function shortState(st) {
   return n ? `${n} stand-in${n === 1 ? "" : "s"}` : "ready";
 }
 
-function workflowCard(id, st, compact) {
+function workflowCard(id, st, compact, report) {
   const card = h("div", { class: "wan22-wf", dataset: { wan22Workflow: id, ready: String(!!st.ready) } },
     h("div", { class: "wan22-wf-name" }, `${st.ready ? "✓" : "✗"} ${id}`),
     h("div", { class: "wan22-wf-state wan22-muted" }, compact ? shortState(st) : workflowState(st)));
@@ -51,17 +55,17 @@ function workflowCard(id, st, compact) {
     return card;
   }
   for (const b of st.blocking ?? []) {
-    card.append(h("div", { class: "wan22-wf-block" }, statusBadge(b.status), " ", b.name,
+    card.append(h("div", { class: "wan22-wf-block" }, statusBadge(b.status, report), " ", b.name,
       b.hint ? h("div", { class: "wan22-hint" }, b.hint) : null));
   }
   for (const w of st.warnings ?? []) card.append(h("div", { class: "wan22-warn" }, w));
   return card;
 }
 
-function fileRow(f) {
+function fileRow(f, report) {
   const meta = [f.folder, f.role, f.identity].filter(Boolean).join(" · ");
   return h("div", { class: "wan22-file", dataset: { wan22File: f.name, status: f.status } },
-    h("div", { class: "wan22-file-row" }, statusBadge(f.status), h("span", { class: "wan22-file-name" }, f.name),
+    h("div", { class: "wan22-file-row" }, statusBadge(f.status, report), h("span", { class: "wan22-file-name" }, f.name),
       h("span", { class: "wan22-file-size" }, formatBytes(f.size))),
     meta ? h("div", { class: "wan22-file-meta" }, meta) : null,
     f.path && f.path !== f.expected_path ? h("div", { class: "wan22-file-meta" }, `at ${f.path}`) : null,
@@ -85,16 +89,17 @@ export function renderReport(report) {
 
   frag.append(h("h3", {}, "Workflows"));
   const grid = h("div", { class: "wan22-wf-grid" });
-  for (const [id, st] of workflowEntries(report)) grid.append(workflowCard(id, st, false));
+  for (const [id, st] of workflowEntries(report)) grid.append(workflowCard(id, st, false, report));
   frag.append(grid);
 
+  const usable = usableSet(report);
   const files = [...(report?.files ?? [])];
   // Problems first, then stand-ins, then ok; catalog order within each group.
-  const rank = (f) => (USABLE.has(f.status) ? (f.status === "stand_in" ? 1 : 2) : 0);
+  const rank = (f) => (usable.has(f.status) ? (f.status === "stand_in" ? 1 : 2) : 0);
   files.sort((a, b) => rank(a) - rank(b));
-  const nBad = files.filter((f) => !USABLE.has(f.status)).length;
+  const nBad = files.filter((f) => !usable.has(f.status)).length;
   frag.append(h("h3", {}, `Files (${files.length}${nBad ? `, ${nBad} with findings` : ""})`));
-  frag.append(h("div", { class: "wan22-files" }, files.map(fileRow)));
+  frag.append(h("div", { class: "wan22-files" }, files.map((f) => fileRow(f, report))));
 
   frag.append(h("h3", {}, "Model folders searched (ComfyUI order)"));
   const roots = report?.roots ?? [];
@@ -110,12 +115,13 @@ export function renderCompactReport(report) {
   box.append(summaryBox(report));
   for (const p of report?.problems ?? []) box.append(h("div", { class: "wan22-error" }, `config error: ${p}`));
   const grid = h("div", { class: "wan22-wf-grid" });
-  for (const [id, st] of workflowEntries(report)) grid.append(workflowCard(id, st, true));
+  for (const [id, st] of workflowEntries(report)) grid.append(workflowCard(id, st, true, report));
   box.append(grid);
-  const bad = (report?.files ?? []).filter((f) => !USABLE.has(f.status));
+  const usable = usableSet(report);
+  const bad = (report?.files ?? []).filter((f) => !usable.has(f.status));
   for (const f of bad) {
     box.append(h("div", { class: "wan22-file-row", dataset: { wan22File: f.name, status: f.status }, title: f.hint ?? "" },
-      statusBadge(f.status), h("span", { class: "wan22-file-name" }, f.name)));
+      statusBadge(f.status, report), h("span", { class: "wan22-file-name" }, f.name)));
   }
   return box;
 }

@@ -11,7 +11,8 @@ from harness import PromptFailed, PromptRejected, video_info
 from prompts import bundle, i2v_native, i2v_ours, router
 
 from wan22.catalog import BY_ROLE
-from wan22.plan.routing import make_plan, sigmas_for
+from wan22.plan.routing import make_plan
+from wan22.plan.sigmas import sigmas_for, split_step
 
 # ------------------------------------------------------------ in-process: detection and LoRAs
 
@@ -111,10 +112,15 @@ def test_layouts_match_comfyui_modules(comfy_inproc: Any, repo_root: Path) -> No
 
 # ------------------------------------------------------------ over HTTP: the node graph
 
+CATEGORIES = {"Wan22BundleLoader": "Wan22/loaders", "Wan22ModeRouter": "Wan22/sampling", "Wan22MoESampler": "Wan22/sampling",
+              "Wan22VolumeInventory": "Wan22/volume", "Wan22S2VAudioPrep": "Wan22/audio"}
+
+
 def test_pack_loads_without_import_failure(comfy_server: Any) -> None:
     info = comfy_server.get("/object_info")
-    for node_id in ("Wan22BundleLoader", "Wan22ModeRouter", "Wan22MoESampler", "Wan22VolumeInventory", "Wan22S2VAudioPrep"):
+    for node_id, category in CATEGORIES.items():
         assert node_id in info, node_id
+        assert info[node_id]["category"] == category, node_id
     log = comfy_server.log_text()
     assert "IMPORT FAILED" not in log
     assert "Cannot import" not in log
@@ -221,3 +227,46 @@ def test_plan_route_uses_comfyui_schedules_and_pairing_rules(comfy_server: Any) 
     assert karras["split_step"] == sum(1 for s in karras["sigmas"][:20] if s >= 0.9)
     status, body = comfy_server.request("GET", f"/wan22/plan?mode=i2v&preset=fast&lora_high={BY_ROLE['lora_t2v_high'].name}")
     assert status == 400 and "is a T2V LoRA" in body["error"]
+
+
+def test_unused_bundle_input_with_a_value_not_in_the_list_is_refused_as_core_refuses(comfy_server: Any) -> None:
+    """Naming every input in validate_inputs switches off core's combo check; the loader does it
+    itself, also on inputs the mode ignores (i2v does not use 'model')."""
+    native = {"unet": {"class_type": "UNETLoader", "inputs": {"unet_name": "no_such_file", "weight_dtype": "default"}},
+              "save": {"class_type": "ModelSave", "inputs": {"model": ["unet", 0], "filename_prefix": "never_written"}}}
+    with pytest.raises(PromptRejected) as core:
+        comfy_server.run(native)
+    assert "value_not_in_list" in _node_errors(core.value)  # what ComfyUI does with its own combos
+    p = i2v_ours("fast", save_latent=True, prefix="unlisted")
+    p["bundle"] = bundle("i2v", model="no_such_file")
+    with pytest.raises(PromptRejected) as e:
+        comfy_server.run(p)
+    text = _node_errors(e.value)
+    assert "Wan22BundleLoader" in text and "model: 'no_such_file' is not in diffusion_models" in text
+    assert "mode i2v does not use this input" in text and "set it to 'auto'" in text
+    ok = i2v_ours("fast", save_latent=True, prefix="listed_unused")
+    ok["bundle"] = bundle("i2v", model=BY_ROLE["s2v"].name, clip_vision="auto")  # a listed file: accepted, not loaded
+    assert comfy_server.run(ok)["status"]["status_str"] == "success"
+
+
+def test_plan_route_takes_every_router_widget_as_the_frontend_sends_it(comfy_server: Any) -> None:
+    """The preview sends every widget value unchanged (0, -1, 'auto' included): same plan as the defaults."""
+    raw = ("steps=0&cfg=0&shift=0&split_step=-1&sampler=auto&scheduler=auto&lora_high=auto&lora_low=auto"
+           "&lora_strength=0&relight=true")
+    assert comfy_server.get(f"/wan22/plan?mode=i2v&preset=fast&{raw}") == comfy_server.get("/wan22/plan?mode=i2v&preset=fast")
+    no_low = comfy_server.get("/wan22/plan?mode=i2v&preset=fast&lora_low=none")
+    assert [st["loras"] for st in no_low["stages"]][1] == []
+    assert no_low["stages"][0]["lora"] == BY_ROLE["lora_i2v_high"].name
+    status, body = comfy_server.request("GET", "/wan22/plan?mode=s2v&preset=fast&lora_low=" + BY_ROLE["lora_i2v_low"].name)
+    assert status == 400 and "lora_low has no effect in mode s2v" in body["error"]
+
+
+def test_router_runs_any_scheduler_on_comfyui_sigmas_like_the_route(comfy_server: Any) -> None:
+    """No placeholder sigmas: validation resolves without a schedule; execution cuts ComfyUI's own."""
+    over = {"scheduler": "karras", "steps": 6}
+    entry = comfy_server.run(i2v_ours("quality", seed=3, save_latent=True, prefix="karras", **over))
+    route = comfy_server.get("/wan22/plan?mode=i2v&preset=quality&scheduler=karras&steps=6")
+    assert route["scheduler"] == "karras" and route["split_step"] == split_step(route["sigmas"], 0.9)
+    text = entry["outputs"]["router"]["text"][0]
+    assert "euler/karras" in text
+    assert f"high-noise steps 0-{route['split_step']}, low-noise steps {route['split_step']}-6" in text

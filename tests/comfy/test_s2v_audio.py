@@ -9,7 +9,7 @@ import pytest
 from harness import video_info
 from prompts import bundle, conditioning_nodes, router
 
-from wan22.audio.prepare import frame_plan
+from wan22.audio.frames import frame_plan
 
 SECONDS = 5.5  # more than one 77-frame chunk: the plan needs one Extend
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from harness import video_info
 
-from wan22.api.workflows import expected_frames, tiny_overrides, use_precomputed_conditioning
+from wan22.api.edits import expected_frames, tiny_overrides, use_precomputed_conditioning
 from wan22.demo.inputs import speech_wav, start_image
 
 REPO = Path(__file__).resolve().parents[2]

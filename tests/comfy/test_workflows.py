@@ -3,7 +3,7 @@ widget values, links) and converts to its API twin; every API twin is submitted 
 real `main.py --cpu` server on the stand-in volume and completes with an mp4 of the frame count
 the graph's length/latent rules give.
 
-How the runs are shrunk (all through documented functions in wan22.workflows):
+How the runs are shrunk (all through documented functions in wan22.api.edits):
 - tiny_overrides: 64x64, 9 frames per clip/chunk (the examples use 640x640 / 832x480, 81 frames,
   S2V chunks of 77); S2V and Animate *quality* also get the router's steps override (4), the
   other presets run their own steps;
@@ -25,16 +25,10 @@ from typing import Any
 import pytest
 from harness import video_info
 
-from wan22.api.workflows import (
-    UPLOAD_FLAGS,
-    expected_frames,
-    preflight,
-    strip_seeds,
-    tiny_overrides,
-    ui_to_api,
-    use_precomputed_conditioning,
-    validate_ui,
-)
+from wan22.api.convert import ui_to_api
+from wan22.api.edits import expected_frames, strip_seeds, tiny_overrides, use_precomputed_conditioning
+from wan22.api.preflight import preflight, validate_ui
+from wan22.api.widgets import UPLOAD_FLAGS
 from wan22.demo.inputs import EXAMPLE_AUDIO, EXAMPLE_FACE, EXAMPLE_POSE, motion_video, speech_wav
 
 REPO = Path(__file__).resolve().parents[2]

@@ -56,3 +56,25 @@ def test_text_encoder_can_be_skipped_but_not_the_vae() -> None:
     assert "text_encoder" not in got and "vae" in got
     with pytest.raises(MissingFilesError, match="'none' is not allowed"):
         resolve_bundle("i2v", {"vae": "none"}, FULL)
+
+
+def test_unused_input_with_a_value_not_in_the_list_is_refused() -> None:
+    """As ComfyUI refuses a combo value that is not in the list, on every input the mode ignores too."""
+    with pytest.raises(MissingFilesError) as e:
+        resolve_bundle("i2v", {"model": "no_such_file", "clip_vision": "also_missing.safetensors"}, FULL)
+    msg = str(e.value)
+    assert "cannot find" not in msg and "2 input(s) set to a file that is not in the list" in msg
+    assert "model: 'no_such_file' is not in diffusion_models; mode i2v does not use this input" in msg
+    assert "clip_vision: 'also_missing.safetensors'" in msg and "set it to 'auto'" in msg
+    # listed values, 'auto' and (where allowed) 'none' are fine on unused inputs
+    got = resolve_bundle("i2v", {"model": BY_ROLE["s2v"].name, "clip_vision": BY_ROLE["clip_vision"].name,
+                                 "audio_encoder": "auto"}, FULL)
+    assert set(got) == {"i2v_high", "i2v_low", "text_encoder", "vae"}
+
+
+def test_missing_and_unlisted_in_one_message() -> None:
+    with pytest.raises(MissingFilesError) as e:
+        resolve_bundle("s2v", {"vae": "nope.safetensors", "high_noise_model": "nope_high.safetensors"}, FULL)
+    msg = str(e.value)
+    assert "cannot find 1 file(s)" in msg and "vae: 'nope.safetensors'" in msg
+    assert "1 input(s) set to a file that is not in the list" in msg and "high_noise_model: 'nope_high.safetensors'" in msg

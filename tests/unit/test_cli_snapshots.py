@@ -8,12 +8,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 VOLATILE = {"seconds"}  # wall-clock figures
+TIMING = re.compile(r"\[\d+(?:\.\d+)? ms\]")  # the summary line's own timing
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "cli"
 _spec = importlib.util.spec_from_file_location("cli_snapshots", REPO / "tools" / "cli_snapshots.py")
@@ -38,6 +40,8 @@ def _contains(old: Any, new: Any, where: str) -> list[str]:
         if len(old) != len(new):
             return [f"{where}: {len(old)} items before, {len(new)} now"]
         return [d for i, (a, b) in enumerate(zip(old, new)) for d in _contains(a, b, f"{where}[{i}]")]
+    if isinstance(old, str) and isinstance(new, str):
+        old, new = TIMING.sub("[N ms]", old), TIMING.sub("[N ms]", new)
     return [] if old == new else [f"{where}: {old!r} before, {new!r} now"]
 
 

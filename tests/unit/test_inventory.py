@@ -16,7 +16,7 @@ import struct
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from wan22.demo.demo_volume import (
 )
 from wan22.demo.layouts import load
 from wan22.plan.routing import PRESET_TABLE, WORKFLOW_IDS
+from wan22.volume.identify import identify
 from wan22.volume.inventory import STATUSES, USABLE, Report, run_inventory
 from wan22.volume.roots import resolve
 from wan22.volume.safetensors_header import build_header
@@ -139,7 +140,7 @@ def test_sparse_real_size_volume_of_the_users_inventory(tmp_path: Path) -> None:
         if f.role in USER_ROLES:
             assert f.status == "ok", (f.role, f.status, f.hint)
             assert f.path and Path(f.path).stat().st_size == headers[f.role].data_end
-            ident = inv.identify(headers[f.role])
+            ident = identify(headers[f.role])
             assert ident.kind == BY_ROLE[f.role].kind
         else:
             assert f.status == "missing"  # the user has no T2V experts nor the T2V low-noise LoRA
@@ -626,11 +627,6 @@ def test_verify_prefers_blake3_when_recorded(tmp_path: Path) -> None:
     assert f.status == "stand_in" and "blake3 matches" in f.hint  # the (wrong) sha256 was not used
 
 
-@dataclass(frozen=True)
-class WithBlake3(CatalogFile):
-    blake3: str | None = None
-
-
 def test_verify_against_catalog_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     e = BY_ROLE["clip_vision"]
     p = tmp_path / e.folder / e.name
@@ -639,17 +635,16 @@ def test_verify_against_catalog_hashes(tmp_path: Path, monkeypatch: pytest.Monke
     body = head + os.urandom(data)
     p.write_bytes(body)
     sha = hashlib.sha256(body).hexdigest()
-    monkeypatch.setitem(inv.BY_ROLE, "clip_vision", replace(e, sha256=sha))
+    monkeypatch.setitem(BY_ROLE, "clip_vision", replace(e, sha256=sha))
     f = run(tmp_path, verify=True, roles=["clip_vision"]).by_role("clip_vision")
     assert "verified: sha256 matches" in f.hint
-    monkeypatch.setitem(inv.BY_ROLE, "clip_vision", replace(e, sha256="1" * 64))
+    monkeypatch.setitem(BY_ROLE, "clip_vision", replace(e, sha256="1" * 64))
     f = run(tmp_path, verify=True, roles=["clip_vision"]).by_role("clip_vision")
     assert f.status == "wrong_model" and "not the published" in f.hint
     if inv.blake3_available():
         import blake3
 
-        monkeypatch.setitem(inv.BY_ROLE, "clip_vision", WithBlake3(**{**e.__dict__, "sha256": "1" * 64},
-                                                                    blake3=blake3.blake3(body).hexdigest()))
+        monkeypatch.setitem(BY_ROLE, "clip_vision", replace(e, sha256="1" * 64, blake3=blake3.blake3(body).hexdigest()))
         f = run(tmp_path, verify=True, roles=["clip_vision"]).by_role("clip_vision")
         assert "verified: blake3 matches" in f.hint  # blake3 is used first when both are known
 
@@ -668,12 +663,20 @@ def test_verify_catches_two_identical_experts(tmp_path: Path) -> None:
     assert a.exists()
 
 
-def test_stderr_progress_bar_lines() -> None:
-    buf = io.StringIO()
-    show = inv.stderr_progress(buf)
+def test_verify_progress_is_a_tqdm_bar_on_terminals_only() -> None:
+    quiet = io.StringIO()  # not a terminal: no bar unless asked
+    show = inv.stderr_progress(quiet)
     show("x.safetensors", 0, 100)
     show("x.safetensors", 100, 100)
-    assert "verify x.safetensors" in buf.getvalue() and "100.0%" in buf.getvalue()
+    assert quiet.getvalue() == ""
+    buf = io.StringIO()
+    show = inv.stderr_progress(buf, enabled=True)
+    for name in ("x.safetensors", "y.safetensors"):
+        for done in (0, 40, 100):
+            show(name, done, 100)
+    text = buf.getvalue()
+    assert "verify x " in text and "verify y " in text  # the extension is left out of the label
+    assert text.count("100%") == 2 and "|" in text  # one finished bar per file, drawn by tqdm
 
 
 # ------------------------------------------------------------------ never writes
@@ -744,6 +747,39 @@ def test_cli_json_schema_and_exit_codes(tmp_path: Path) -> None:
     assert rc == 1 and "NOT READY: t2v" in out and BY_ROLE["t2v_low"].name in out
 
 
+def test_the_json_carries_its_status_vocabulary_and_js_does_not_copy_it(tmp_path: Path) -> None:
+    import re
+
+    from wan22.catalog import STATUS_VOCABULARY
+
+    make_demo_volume(str(tmp_path), roles=["vae"])
+    doc = run(tmp_path).as_dict()
+    assert list(doc["statuses"]) == list(STATUSES) and doc["usable"] == list(USABLE)
+    assert set(USABLE) < set(STATUSES)
+    for status, info in doc["statuses"].items():
+        assert set(info) == {"label", "group", "meaning"} and all(isinstance(v, str) and v for v in info.values()), status
+    assert json.loads(json.dumps(doc))["statuses"]["wrong_model"]["label"] == STATUS_VOCABULARY["wrong_model"].label
+    view = (REPO / "js" / "lib" / "inventory_view.js").read_text()
+    css = (REPO / "js" / "lib" / "dom.js").read_text()
+    for status in STATUSES:  # no status list in the frontend: labels, groups and usable come with the report
+        if status not in USABLE:
+            assert f'"{status}"' not in view and f"-{status}" not in css, status
+    styled = set(re.findall(r'data-group="([a-z_]+)"', css))
+    assert {i.group for i in STATUS_VOCABULARY.values()} == styled  # every group has a colour, no colour is stale
+
+
+def test_folder_facts_live_in_the_catalog() -> None:
+    import wan22.volume.listing as listing
+    import wan22.volume.roots as roots
+    from wan22 import catalog
+
+    assert roots.WAN_FOLDER_KEYS is catalog.WAN_FOLDER_KEYS  # re-exported for old importers, one definition
+    assert set(catalog.WAN_FOLDER_KEYS) == {f.folder for f in FILES}
+    assert not hasattr(inv, "MODEL_EXTS") and not hasattr(listing, "MODEL_EXTS")
+    assert catalog.folder_names("diffusion_models") == ("diffusion_models", "unet")
+    assert catalog.folder_names("loras") == ("loras", "lora")
+
+
 def cli_inproc(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """The same entry point in this process (cheaper than a subprocess for the many usage cases)."""
     from wan22.cli import main
@@ -782,9 +818,42 @@ def test_cli_strict_and_verify_progress(tmp_path: Path, capsys: pytest.CaptureFi
     rc, out, _ = cli_inproc(capsys, "--root", str(tmp_path), "--workflow", "i2v_fast", "--strict", "--json")
     assert rc == 1 and json.loads(out)["workflows"]["i2v_fast"]["blocking"][0]["status"] == "stand_in"
     rc, out, err = cli("--root", str(tmp_path), "--workflow", "i2v_fast", "--verify")
-    assert rc == 0 and "verify " + BY_ROLE["vae"].name in err and "100.0%" in err
-    assert "verified: tensor data sha256 matches" in out
+    assert rc == 0 and "verified: tensor data sha256 matches" in out
     assert "no data hash recorded" in out  # the sparse umT5 stand-in carries none
+    assert "verify " not in err  # stderr is a pipe here: no progress bar in logs
+    rc, tty_out, err = cli_with_tty_stderr("--root", str(tmp_path), "--workflow", "i2v_fast", "--verify")
+    assert rc == 0 and tty_out.splitlines()[1:] == out.splitlines()[1:]  # the bar goes to stderr only (line 1 has ms)
+    assert "verify " + BY_ROLE["vae"].name.removesuffix(".safetensors") in err and "100%" in err
+
+
+def cli_with_tty_stderr(*args: str) -> tuple[int, str, str]:
+    """`python -m wan22 inventory` with stderr on a pseudo-terminal, as in an interactive shell."""
+    import pty
+
+    master, slave = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed its end
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "wan22", "inventory", *args], cwd=REPO,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, stderr=slave,
+                              timeout=120)
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    return proc.returncode, proc.stdout.decode(), b"".join(chunks).decode(errors="replace")
 
 
 # ------------------------------------------------------------------ text and summary
@@ -854,7 +923,7 @@ def test_unlistable_folder_is_warned(tmp_path: Path, monkeypatch: pytest.MonkeyP
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path)
 
-    monkeypatch.setattr(inv.os, "scandir", scandir)
+    monkeypatch.setattr(os, "scandir", scandir)
     r = run(tmp_path)
     assert any(f"cannot list {locked} (Permission denied)" in w for w in r.warnings)
     assert r.by_role("vae").status == "ok" and r.by_role("lora_i2v_high").status == "missing"

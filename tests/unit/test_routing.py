@@ -1,20 +1,16 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from wan22.catalog import BY_ROLE
 from wan22.errors import PlanError
-from wan22.plan.routing import (
-    BOUNDARY,
-    PRESET_TABLE,
-    WORKFLOW_IDS,
-    Overrides,
-    flow_sigma_table,
-    make_plan,
-    sigmas_for,
-    split_closed_form,
-    split_step,
-)
+from wan22.plan.overrides import DEFAULTS, Overrides, overrides_from_inputs
+from wan22.plan.presets import BOUNDARY, PRESET_TABLE, PRESETS_FILE, WORKFLOW_IDS, load_presets
+from wan22.plan.routing import make_plan, resolve, stages
+from wan22.plan.sigmas import flow_sigma_table, sigmas_for, split_closed_form, split_step
 
 # From the fact sheet (section 4.3): sigma >= boundary counts for ComfyUI 'simple'.
 FACT_SHEET = {
@@ -112,5 +108,135 @@ def test_split_override_warns() -> None:
 def test_non_simple_scheduler_needs_comfyui_sigmas() -> None:
     with pytest.raises(PlanError, match="only simple"):
         make_plan("i2v", "quality", Overrides(scheduler="karras"))
+    settings = resolve("i2v", "quality", Overrides(scheduler="karras", steps=5))  # no sigmas needed to check
     sig = [1.0, 0.95, 0.91, 0.5, 0.2, 0.0]
-    assert make_plan("i2v", "quality", Overrides(scheduler="karras", steps=5), sigmas=sig).split_step == 3
+    plan = stages(settings, sig)
+    assert plan.split_step == 3 and plan.scheduler == "karras" and plan.sigmas == sig
+    with pytest.raises(PlanError, match="6 sigmas for 4 steps"):
+        stages(resolve("i2v", "fast"), sig)
+
+
+# ---------------------------------------------------------------- resolve, then stages
+
+
+def test_make_plan_is_resolve_then_stages_on_the_pure_schedule() -> None:
+    for p in PRESET_TABLE:
+        s = resolve(p.mode, p.preset)
+        assert stages(s, sigmas_for(s.scheduler, s.steps, s.shift)) == make_plan(p.mode, p.preset)
+        assert [role for role, _ in s.experts] == list(p.experts)
+
+
+def test_resolve_lists_every_problem_at_once_without_sigmas() -> None:
+    ov = Overrides(cfg=3.5, steps=20, split_step=25, loras={"high": BY_ROLE["lora_t2v_high"].name})
+    with pytest.raises(PlanError) as e:
+        resolve("i2v", "fast", ov)
+    text = str(e.value)
+    for needle in ("set cfg to 1", "distilled for 4 steps", "is a T2V LoRA", "split_step 25 is out of range: use 0-20"):
+        assert needle in text, needle
+
+
+def test_split_override_is_checked_in_resolve_and_warned_in_stages() -> None:
+    s = resolve("i2v", "quality", Overrides(split_step=10))
+    assert s.split_step == 10 and not s.warnings
+    plan = stages(s, sigmas_for("simple", 20, 5.0))
+    assert plan.split_step == 10 and "overrides the boundary split 8" in plan.warnings[0]
+    assert resolve("s2v", "quality", Overrides(split_step=3)).split_step is None  # one model: no hand-off
+
+
+def test_relight_off_drops_the_relight_lora_in_every_animate_preset() -> None:
+    relight = BY_ROLE["lora_animate_relight"].name
+    for preset in ("quality", "fast"):
+        on = [x.file for x in make_plan("animate", preset).stages[0].loras]
+        off = [x.file for x in make_plan("animate", preset, Overrides(relight=False)).stages[0].loras]
+        assert relight in on and off == [f for f in on if f != relight], preset
+
+
+def test_lora_strength_override_sets_the_first_lora_only() -> None:
+    plan = make_plan("animate", "fast", Overrides(lora_strength=0.5))
+    assert [x.strength for x in plan.stages[0].loras] == [0.5, 1.0]
+
+
+# ---------------------------------------------------------------- the router's input rules
+
+
+def test_widget_defaults_mean_the_preset() -> None:
+    assert overrides_from_inputs("i2v", {}) == Overrides()
+    assert overrides_from_inputs("i2v", DEFAULTS) == Overrides()
+    assert overrides_from_inputs("s2v", {**DEFAULTS, "bundle": ["1", 0], "mode": "s2v"}) == Overrides()
+
+
+def test_widget_values_become_overrides() -> None:
+    ov = overrides_from_inputs("i2v", {"steps": 6, "cfg": "1.5", "shift": 8, "split_step": 2, "sampler_name": "uni_pc",
+                                       "scheduler": "karras", "lora_high": "a.safetensors", "lora_low": "none",
+                                       "lora_strength": 0.75, "relight": False})
+    assert ov == Overrides(steps=6, cfg=1.5, shift=8.0, split_step=2, sampler="uni_pc", scheduler="karras",
+                           lora_strength=0.75, loras={"high": "a.safetensors", "low": None}, relight=False)
+    single = overrides_from_inputs("animate", {"lora_high": "none", "lora_low": "none"})
+    assert single.loras == {"single": None}
+
+
+@pytest.mark.parametrize("mode,inputs,needle", [
+    ("s2v", {"lora_low": "x.safetensors"}, "lora_low has no effect in mode s2v"),
+    ("i2v", {"split_step": -7}, "split_step -7: use -1"),
+    ("i2v", {"lora_strength": 1000.0}, "lora_strength 1000 is out of range"),
+    ("i2v", {"steps": "abc"}, "steps 'abc' is not a valid int"),
+    ("i2v", {"cfg": "nan"}, "cfg must be a finite number"),
+    ("i2v", {"shift": float("inf")}, "shift must be a finite number"),
+    ("i2v", {"steps": ["5", 0]}, "steps ['5', 0] is not a number"),
+    ("i2v", {"relight": "yes"}, "relight must be true or false"),
+])
+def test_bad_widget_values_name_the_input(mode: str, inputs: dict[str, object], needle: str) -> None:
+    with pytest.raises(PlanError) as e:
+        overrides_from_inputs(mode, inputs)
+    assert needle in str(e.value)
+
+
+def test_sampler_and_scheduler_are_checked_against_the_given_lists() -> None:
+    assert overrides_from_inputs("i2v", {"sampler_name": "bogus"}).sampler == "bogus"  # no list: resolve decides
+    with pytest.raises(PlanError, match="sampler_name 'bogus' is not a ComfyUI sampler"):
+        overrides_from_inputs("i2v", {"sampler_name": "bogus"}, samplers=["euler"])
+    with pytest.raises(PlanError, match="scheduler 'bogus' is not a ComfyUI scheduler"):
+        overrides_from_inputs("i2v", {"scheduler": "bogus"}, schedulers=["simple"])
+    assert overrides_from_inputs("i2v", {"scheduler": "auto"}, schedulers=["simple"]).scheduler is None
+
+
+# ---------------------------------------------------------------- presets.json
+
+
+def _doc() -> dict[str, object]:
+    return json.loads(PRESETS_FILE.read_text())
+
+
+def test_presets_file_is_the_table() -> None:
+    assert load_presets(_doc()) == PRESET_TABLE
+    assert len(PRESET_TABLE) == 9 and all(p.distill == (p.allowed_steps is not None) for p in PRESET_TABLE)
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda r: r.update(cfgg=1.0), "unknown fields ['cfgg']"),
+    (lambda r: r.pop("shift"), "missing fields ['shift']"),
+    (lambda r: r.update(steps="4"), "'steps' must be a whole number"),
+    (lambda r: r.update(distill=1), "'distill' must be true or false"),
+    (lambda r: r.update(experts=["i2v_high", "i2v_medium"]), "'i2v_medium', which is not a catalog role"),
+    (lambda r: r.update(loras=[[]]), "one list per expert (2)"),
+    (lambda r: r.update(loras=[[{"role": "lora_i2v_high", "weight": 1}], []]), "a LoRA is"),
+    (lambda r: r.update(allowed_steps=[4]), "'allowed_steps' must be [min, max]"),
+    (lambda r: r.update(preset="turbo"), "preset one of"),
+])
+def test_a_bad_preset_row_names_the_row_and_field(edit: Any, needle: str) -> None:
+    doc = _doc()
+    rows = doc["presets"]
+    assert isinstance(rows, list)
+    edit(rows[1])
+    with pytest.raises(PlanError) as e:
+        load_presets(doc)
+    assert "presets.json: row 1" in str(e.value) and needle in str(e.value)
+
+
+def test_a_second_row_for_one_key_is_refused() -> None:
+    doc = _doc()
+    rows = doc["presets"]
+    assert isinstance(rows, list)
+    rows.append(dict(rows[0]))
+    with pytest.raises(PlanError, match="a second row for this mode and preset"):
+        load_presets(doc)

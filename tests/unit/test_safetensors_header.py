@@ -104,6 +104,27 @@ def test_trailing_bytes_are_reported(tmp_path: Path) -> None:
     assert not _library_opens(p)  # safetensors refuses: "file not fully covered"
 
 
+def _library_error(path: Path) -> str:
+    try:
+        with safetensors.safe_open(str(path), framework="np"):
+            return ""
+    except Exception as e:
+        return str(e)
+
+
+def test_why_the_reader_is_hand_written_the_library_cannot_tell_cut_short_from_extra_bytes(tmp_path: Path) -> None:
+    """The reason in safetensors_header's docstring, kept measured: safe_open gives a download that
+    stopped at a third and a file with extra bytes the same error; this reader says which, and how much."""
+    full = write_sparse(str(tmp_path / "full.safetensors"), sparse_tensors_for("vae"))
+    write_sparse(str(tmp_path / "cut.safetensors"), sparse_tensors_for("vae"), size=full // 3)
+    write_sparse(str(tmp_path / "long.safetensors"), sparse_tensors_for("vae"), size=full + 4096)
+    cut_err, long_err = _library_error(tmp_path / "cut.safetensors"), _library_error(tmp_path / "long.safetensors")
+    assert cut_err and cut_err == long_err, (cut_err, long_err)  # one message for two different damages
+    cut, long = read_header(tmp_path / "cut.safetensors"), read_header(tmp_path / "long.safetensors")
+    assert cut.truncated and round(100 * cut.file_size / cut.data_end) == 33 and not cut.trailing_bytes
+    assert long.trailing_bytes == 4096 and not long.truncated
+
+
 # ------------------------------------------------------------------ what it refuses
 
 CORRUPT_CASES: dict[str, tuple[Any, bytes, int | None, str]] = {

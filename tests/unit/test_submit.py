@@ -1,16 +1,19 @@
-"""`python -m wan22 submit` against a stub ComfyUI (http.server in a thread): pre-flight lists
-every problem and sends nothing, uploads/queue/poll/download, the RunPod request body, and the
-websocket client against a raw-socket server."""
+"""`python -m wan22 submit` and the api wing's Client against stub ComfyUIs on 127.0.0.1:
+pre-flight lists every problem and sends nothing, uploads/queue/poll/download, the RunPod request
+body (http.server in a thread, no websocket: the /history polling path), and following a prompt
+over a real websocket (an aiohttp server, the library ComfyUI's own server runs on, sending
+ComfyUI's event sequence) with progress reaching the callbacks and the tqdm bar."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
 import json
 import socket
-import struct
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,9 +21,12 @@ from typing import Any
 
 import pytest
 
-from wan22.api.submit import Progress, runpod_body
-from wan22.api.websocket import GUID, WebSocket, WebSocketError
-from wan22.api.workflows import positive_text_nodes, strip_seeds
+from wan22.api.client import Client, Step, SubmitError
+from wan22.api.edits import positive_text_nodes, strip_seeds
+from wan22.api.preflight import PACK_NODE_IDS, missing_node_hint, preflight
+from wan22.api.progress import ProgressBar
+from wan22.api.runpod import runpod_body
+from wan22.api.submit import SubmitOptions, submit
 from wan22.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,8 +38,10 @@ T2V_LORA_HIGH = "wan2.2_t2v_lightx2v_4steps_lora_v1.1_high_noise.safetensors"
 class StubComfy:
     """Answers like ComfyUI: /object_info, /upload/image, /prompt, /history/<id>, /view."""
 
-    def __init__(self, upload_rename: str | None = None, reject: dict[str, Any] | None = None) -> None:
+    def __init__(self, upload_rename: str | None = None, reject: dict[str, Any] | None = None,
+                 object_info: dict[str, Any] | None = None) -> None:
         self.requests: list[tuple[str, str, bytes]] = []
+        self.object_info = object_info if object_info is not None else SNAPSHOT
         self.upload_rename = upload_rename
         self.reject = reject
         self.queued: dict[str, Any] = {}
@@ -54,7 +62,7 @@ class StubComfy:
             def do_GET(self) -> None:
                 stub.requests.append(("GET", self.path, b""))
                 if self.path == "/object_info":
-                    return self._send(200, SNAPSHOT)
+                    return self._send(200, stub.object_info)
                 if self.path.startswith("/history/"):
                     pid = self.path.rsplit("/", 1)[1]
                     if pid not in stub.queued:
@@ -158,11 +166,15 @@ def test_preflight_checks_local_inputs_and_router_bundle_pairing(stub: StubComfy
     assert stub.posts == []
 
 
-def test_missing_pack_nodes_name_the_pack(stub: StubComfy, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    p = twin("wan22_volume_check")
-    p[by_type(p, "Wan22VolumeInventory")]["class_type"] = "Wan22VolumeInventoryV9"
-    assert main(["submit", str(write(tmp_path, p)), "--server", stub.url]) == 1
-    assert "install this pack (ComfyUI-Wan22)" in capsys.readouterr().err
+def test_missing_pack_nodes_name_the_pack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    s = StubComfy(object_info={k: v for k, v in SNAPSHOT.items() if k not in PACK_NODE_IDS})  # a server without the pack
+    s.thread.start()
+    try:
+        assert main(["submit", str(API / "wan22_volume_check.json"), "--server", s.url]) == 1
+    finally:
+        s.server.shutdown()
+    err = capsys.readouterr().err
+    assert "(Wan22VolumeInventory): node type is not installed on the server: install this pack (ComfyUI-Wan22)" in err
 
 
 # ----------------------------------------------------------------------------- the happy path
@@ -268,100 +280,273 @@ def test_runpod_body_without_files_has_no_images_key() -> None:
     assert runpod_body({"1": {"class_type": "X", "inputs": {}}}, []) == {"input": {"workflow": {"1": {"class_type": "X", "inputs": {}}}}}
 
 
-# ----------------------------------------------------------------------------- progress and websocket
+
+
+# ----------------------------------------------------------------------------- missing-node hints
+
+def test_missing_node_hint_names_this_pack_only_for_its_own_node_ids() -> None:
+    registered = set()
+    for path in (REPO / "nodes").glob("*.py"):
+        text = path.read_text()
+        registered |= {part.split('"', 1)[0] for part in text.split('node_id="')[1:]}
+        registered |= {line.split('"')[1] for line in text.splitlines() if line.startswith('NODE = "')}
+    assert registered == PACK_NODE_IDS  # the hint list is the pack's real node ids
+    for nid in PACK_NODE_IDS:
+        assert "ComfyUI-Wan22" in missing_node_hint(nid)
+    # core ComfyUI ships these (comfy_extras/nodes_wan.py): a prefix match sent users to this pack
+    for core in ("Wan22FunControlToVideo", "Wan22ImageToVideoLatent", "Wan22Something"):
+        hint = missing_node_hint(core)
+        assert "ComfyUI-Wan22" not in hint and "update ComfyUI if it is a core node" in hint
+
+
+def test_preflight_on_an_old_comfyui_without_a_core_wan22_node_says_update_comfyui() -> None:
+    p = twin("wan22_i2v_fast")
+    p[by_type(p, "WanImageToVideo")]["class_type"] = "Wan22ImageToVideoLatent"
+    problems = preflight(p, SNAPSHOT)
+    [line] = [q for q in problems if "Wan22ImageToVideoLatent" in q]
+    assert "not installed on the server: update ComfyUI if it is a core node" in line
+
+
+# ----------------------------------------------------------------------------- progress bar
+
+def _events(sampler: str) -> list[dict[str, Any]]:
+    return [{"type": "execution_cached", "data": {"nodes": ["1"]}},
+            {"type": "executing", "data": {"node": sampler}},
+            {"type": "progress", "data": {"value": 1, "max": 4, "node": sampler}},
+            {"type": "progress", "data": {"value": 1, "max": 4, "node": sampler}},
+            {"type": "progress", "data": {"value": 4, "max": 4, "node": sampler}}]
+
 
 def test_progress_lines_in_a_log() -> None:
     prompt = {"1": {"class_type": "A", "inputs": {}}, "2": {"class_type": "Wan22MoESampler", "inputs": {}}}
     buf = io.StringIO()
-    pr = Progress(prompt, stream=buf)
-    for msg in ({"type": "execution_cached", "data": {"nodes": ["1"]}},
-                {"type": "executing", "data": {"node": "2"}},
-                {"type": "progress", "data": {"value": 1, "max": 4, "node": "2"}},
-                {"type": "progress", "data": {"value": 1, "max": 4, "node": "2"}},
-                {"type": "progress", "data": {"value": 4, "max": 4, "node": "2"}}):
-        pr.event(msg)
-    pr.finish()
+    bar = ProgressBar(prompt, buf)
+    for msg in _events("2"):
+        bar.event(msg)
+    bar.finish()
     lines = buf.getvalue().splitlines()
+    assert "\r" not in buf.getvalue()
     assert any("node 2 Wan22MoESampler 1/4" in line and " 25%" in line for line in lines)
     assert sum("1/4" in line for line in lines) == 1  # repeated events are not repeated in a log
-    assert "100%" in lines[-1]
+    assert "100%" in lines[-1] and "########################" in lines[-1]
 
 
-def _ws_server(script: list[bytes], received: list[bytes]) -> tuple[int, threading.Thread]:
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-
-    def serve() -> None:
-        conn, _ = srv.accept()
-        with conn:
-            req = b""
-            while b"\r\n\r\n" not in req:
-                req += conn.recv(4096)
-            key = next(line.split(b":", 1)[1].strip() for line in req.split(b"\r\n") if line.lower().startswith(b"sec-websocket-key"))
-            accept = base64.b64encode(hashlib.sha1(key + GUID.encode()).digest())
-            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + script[0])
-            for chunk in script[1:]:
-                conn.sendall(chunk)
-            conn.settimeout(2)
-            try:
-                while True:
-                    data = conn.recv(4096)
-                    if not data:
-                        break
-                    received.append(data)
-            except OSError:
-                pass
-        srv.close()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    return srv.getsockname()[1], t
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
-def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    n = len(payload)
-    head = bytes([(0x80 if fin else 0) | opcode])
-    head += bytes([n]) if n < 126 else bytes([126]) + struct.pack("!H", n)
-    return head + payload
+def test_progress_bar_on_a_terminal_redraws_in_place() -> None:
+    prompt = {"1": {"class_type": "A", "inputs": {}}, "2": {"class_type": "Wan22MoESampler", "inputs": {}}}
+    term = _Terminal()
+    bar = ProgressBar(prompt, term)
+    for msg in _events("2"):
+        bar.event(msg)
+    bar.finish()
+    text = term.getvalue()
+    assert text.count("\r") >= 2 and text.endswith("\n") and text.count("\n") == 1
+    assert "node 2 Wan22MoESampler 1/4" in text
+    assert "100%" in text.rsplit("\r", 1)[-1]
 
 
-def test_websocket_client_reads_text_binary_fragments_and_answers_ping() -> None:
-    big = json.dumps({"type": "progress", "data": {"value": 1, "max": 4, "pad": "x" * 300}}).encode()
-    script = [frame(1, b'{"type": "status"}') + frame(9, b"hi"),
-              frame(2, b"\x01\x02preview"),
-              frame(1, big[:100], fin=False) + frame(0, big[100:]),
-              frame(8, struct.pack("!H", 1000))]
-    received: list[bytes] = []
-    port, t = _ws_server(script, received)
-    ws = WebSocket.connect(f"ws://127.0.0.1:{port}/ws?clientId=abc", timeout=5)
-    assert ws.recv() == '{"type": "status"}'
-    assert ws.recv() == b"\x01\x02preview"
-    assert json.loads(ws.recv())["data"]["pad"] == "x" * 300
-    with pytest.raises(WebSocketError, match="closed by the server"):
-        ws.recv()
-    ws.close()
-    t.join(5)
-    raw = b"".join(received)
-    # the pong: FIN+opcode 0xA, masked, payload "hi" unmasked with the key
-    assert raw[0] == 0x8A and raw[1] == 0x80 | 2
-    mask = raw[2:6]
-    assert bytes(c ^ mask[i % 4] for i, c in enumerate(raw[6:8])) == b"hi"
+# ----------------------------------------------------------------------------- a real websocket
+
+class WsComfy:
+    """ComfyUI's HTTP routes and its /ws event channel on aiohttp (what ComfyUI's server runs
+    on), in a thread. After POST /prompt it plays ComfyUI's event sequence for that prompt to
+    the client's websocket (a binary preview and another prompt's event mixed in), then the
+    /history entry completes. `drop_after_first_step`: the websocket closes mid-run."""
+
+    def __init__(self, drop_after_first_step: bool = False, steps: int = 2) -> None:
+        from aiohttp import web
+
+        self.web = web
+        self.drop = drop_after_first_step
+        self.steps = steps
+        self.sockets: dict[str, Any] = {}
+        self.history: dict[str, Any] = {}
+        self.posts: list[tuple[str, bytes]] = []
+        self.interrupted: list[Any] = []
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    # -- routes
+    async def ws(self, request: Any) -> Any:
+        ws = self.web.WebSocketResponse()
+        await ws.prepare(request)
+        sid = request.rel_url.query.get("clientId", "")
+        self.sockets[sid] = ws
+        await ws.send_json({"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 0}}, "sid": sid}})
+        async for _msg in ws:
+            pass
+        return ws
+
+    async def prompt(self, request: Any) -> Any:
+        body = await request.read()
+        self.posts.append(("/prompt", body))
+        payload = json.loads(body)
+        pid = f"pid-{len(self.posts)}"
+        asyncio.ensure_future(self._play(payload["client_id"], pid, payload["prompt"]))
+        return self.web.json_response({"prompt_id": pid, "number": 0, "node_errors": {}})
+
+    async def _play(self, sid: str, pid: str, prompt: dict[str, Any]) -> None:
+        ws = self.sockets.get(sid)
+        sampler = next((k for k, v in prompt.items() if v["class_type"] == "Wan22MoESampler"), next(iter(prompt)))
+        first = next(iter(prompt))
+        events: list[Any] = [("execution_start", {}), ("execution_cached", {"nodes": [first]}),
+                             ("executing", {"node": sampler, "display_node": sampler})]
+        for i in range(1, self.steps + 1):
+            events.append(("progress", {"value": i, "max": self.steps, "node": sampler}))
+            events.append(b"\x00\x00\x00\x01\x00\x00\x00\x02preview-jpeg")
+            events.append(("progress", {"value": 7, "max": 9, "node": sampler, "prompt_id": "someone-else"}))
+        events += [("executed", {"node": sampler, "output": None}), ("executing", {"node": None})]
+        for ev in events:
+            await asyncio.sleep(0.02)
+            if ws is None or ws.closed:
+                break
+            if isinstance(ev, bytes):
+                await ws.send_bytes(ev)
+                continue
+            kind, data = ev
+            await ws.send_json({"type": kind, "data": {"prompt_id": pid, **data}})
+            if self.drop and kind == "progress":
+                await ws.close()
+        await asyncio.sleep(0.3 if self.drop else 0.0)
+        self.history[pid] = {"prompt": [0, pid, prompt],
+                             "outputs": {sampler: {"videos": [{"filename": "out_00001_.mp4", "subfolder": "", "type": "output"}],
+                                                   "images": [{"filename": "preview.png", "subfolder": "", "type": "temp"}]}},
+                             "status": {"status_str": "success", "completed": True, "messages": []}}
+        if ws is not None and not ws.closed:
+            await ws.send_json({"type": "execution_success", "data": {"prompt_id": pid, "timestamp": 0}})
+
+    async def get_history(self, request: Any) -> Any:
+        pid = request.match_info["pid"]
+        return self.web.json_response({pid: self.history[pid]} if pid in self.history else {})
+
+    async def upload(self, request: Any) -> Any:
+        form = await request.post()
+        self.posts.append(("/upload/image", json.dumps({k: str(v) if isinstance(v, str) else v.filename
+                                                        for k, v in form.items()}).encode()))
+        return self.web.json_response({"name": form["image"].filename, "subfolder": "", "type": "input"})
+
+    async def view(self, request: Any) -> Any:
+        return self.web.Response(body=b"\x00\x00\x00\x18ftypmp42 " + request.rel_url.query["filename"].encode())
+
+    async def queue(self, request: Any) -> Any:
+        return self.web.json_response({"queue_running": [], "queue_pending": []})
+
+    async def interrupt(self, request: Any) -> Any:
+        self.interrupted.append(await request.json())
+        return self.web.Response(status=200)
+
+    async def object_info(self, request: Any) -> Any:
+        return self.web.json_response(SNAPSHOT)
+
+    # -- server
+    def _serve(self) -> None:
+        web = self.web
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.add_routes([web.get("/ws", self.ws), web.post("/prompt", self.prompt), web.get("/history/{pid}", self.get_history),
+                        web.post("/upload/image", self.upload), web.get("/view", self.view), web.get("/queue", self.queue),
+                        web.post("/interrupt", self.interrupt), web.get("/object_info", self.object_info)])
+        self.runner = web.AppRunner(app)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        self.ready.set()
+        self.loop.run_forever()
+
+    def __enter__(self) -> WsComfy:
+        self.thread.start()
+        assert self.ready.wait(10)
+        return self
+
+    async def _stop(self) -> None:
+        for ws in list(self.sockets.values()):
+            await ws.close()
+        await self.runner.cleanup()
+
+    def __exit__(self, *exc: Any) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
 
 
-def test_websocket_handshake_refusal_is_an_error() -> None:
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
+TINY = {"1": {"class_type": "A", "inputs": {}}, "5": {"class_type": "Wan22MoESampler", "inputs": {}}}
 
-    def serve() -> None:
-        conn, _ = srv.accept()
-        conn.recv(4096)
-        conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-        conn.close()
-        srv.close()
 
-    threading.Thread(target=serve, daemon=True).start()
-    with pytest.raises(WebSocketError, match="refused"):
-        WebSocket.connect(f"ws://127.0.0.1:{srv.getsockname()[1]}/ws")
+def test_client_run_follows_the_websocket_and_reports_each_sampler_step() -> None:
+    events: list[dict[str, Any]] = []
+    steps: list[Step] = []
+    with WsComfy(steps=3) as s:
+        pid, entry = Client(s.url, timeout=10).run(TINY, timeout=30, on_event=events.append, on_progress=steps.append)
+    assert pid == "pid-1" and entry["status"]["status_str"] == "success"
+    assert steps == [Step("5", 1, 3), Step("5", 2, 3), Step("5", 3, 3)]  # the other prompt's step is not ours
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "status"  # no prompt_id: passed on
+    assert kinds[1:9] == ["execution_start", "execution_cached", "executing", "progress", "progress", "progress",
+                          "executed", "executing"]
+    assert kinds[9:] in ([], ["execution_success"])  # /history may answer before the last event arrives
+    assert all(e["data"].get("prompt_id") in (None, pid) for e in events)
+
+
+def test_client_falls_back_to_polling_when_the_websocket_drops() -> None:
+    steps: list[Step] = []
+    with WsComfy(drop_after_first_step=True) as s:
+        _pid, entry = Client(s.url, timeout=10).run(TINY, timeout=30, on_progress=steps.append)
+    assert steps == [Step("5", 1, 2)]  # the rest came after the drop: /history told the end
+    assert entry["status"]["completed"] is True
+
+
+def test_client_follow_times_out_with_the_history_url() -> None:
+    with WsComfy() as s:
+        c = Client(s.url)
+        ws = c.connect_events()
+        t0 = time.monotonic()
+        with pytest.raises(SubmitError, match=r"did not finish within 0.5 s .*history/nope"):
+            c.follow("nope", 0.5, ws)
+        assert time.monotonic() - t0 < 5
+        ws.close()
+
+
+def test_client_queue_interrupt_upload_and_view() -> None:
+    with WsComfy() as s:
+        c = Client(s.url.replace("http://", "") + "/")
+        assert c.url == s.url and c.ws_url() == s.url.replace("http://", "ws://") + f"/ws?clientId={c.client_id}"
+        assert c.queue_state() == {"queue_running": [], "queue_pending": []}
+        c.interrupt("pid-9")
+        c.interrupt()
+        assert s.interrupted == [{"prompt_id": "pid-9"}, {}]
+        assert c.upload_bytes("voice.wav", b"RIFF", overwrite=True) == "voice.wav"
+        assert json.loads(s.posts[-1][1]) == {"overwrite": "true", "image": "voice.wav"}
+        assert c.view({"filename": "a.mp4", "subfolder": "", "type": "output"}).endswith(b"a.mp4")
+
+
+def test_submit_wait_follows_the_websocket_with_a_progress_bar(tmp_path: Path, image: Path) -> None:
+    out: list[str] = []
+    err: list[str] = []
+    log = io.StringIO()
+    with WsComfy() as s:
+        opts = SubmitOptions(workflow=str(API / "wan22_i2v_fast.json"), server=s.url, image=str(image), seed=3, wait=True,
+                             out=str(tmp_path / "out"), timeout=60)
+        rc = submit(opts, out.append, err.append, progress=lambda prompt: ProgressBar(prompt, log))
+    assert rc == 0, err
+    assert not any("websocket unavailable" in e for e in err)
+    assert out[0] == f"uploaded image {image} -> input/{image.name}" and out[1].startswith("queued ")
+    saved = tmp_path / "out" / "out_00001_.mp4"
+    assert out[-1] == f"saved {saved}" and saved.read_bytes().endswith(b"out_00001_.mp4")  # the temp preview is not saved
+    bar = log.getvalue().splitlines()
+    assert any("Wan22MoESampler 1/2" in line and " 50%" not in line for line in bar)
+    assert "100%" in bar[-1]
+
+
+def test_submit_without_callbacks_for_err_and_progress_sends_everything_to_out(stub: StubComfy, tmp_path: Path) -> None:
+    lines: list[str] = []
+    p = twin("wan22_t2v_fast")
+    p[by_type(p, "VAEDecode")]["class_type"] = "VAEDecodeHyper"
+    assert submit(SubmitOptions(workflow=str(write(tmp_path, p)), server=stub.url), lines.append) == 1
+    assert lines[0].startswith("preflight: 1 problem(s)") and "VAEDecodeHyper" in lines[1]
+    assert stub.posts == []

@@ -13,19 +13,10 @@ from typing import Any
 
 import pytest
 
-from wan22.api.workflows import (
-    expected_frames,
-    load_prompt_file,
-    named_widget_values,
-    positive_text_nodes,
-    preflight,
-    strip_seeds,
-    tiny_overrides,
-    ui_to_api,
-    use_precomputed_conditioning,
-    validate_ui,
-    widgets_values_from_names,
-)
+from wan22.api.convert import load_prompt_file, ui_to_api
+from wan22.api.edits import expected_frames, positive_text_nodes, strip_seeds, tiny_overrides, use_precomputed_conditioning
+from wan22.api.preflight import preflight, validate_ui
+from wan22.api.widgets import named_widget_values, widgets_values_from_names
 from wan22.catalog import BY_NAME
 from wan22.errors import WorkflowError
 from wan22.plan.routing import WORKFLOW_IDS, get_preset
@@ -201,7 +192,7 @@ def test_expected_frames_at_real_and_tiny_sizes(stem: str) -> None:
 
 
 def test_s2v_real_graph_matches_the_audio_chunk_plan() -> None:
-    from wan22.audio.prepare import frame_plan
+    from wan22.audio.frames import frame_plan
 
     p = api("wan22_s2v_fast")
     prep = of_type(p, "Wan22S2VAudioPrep")[0]["inputs"]

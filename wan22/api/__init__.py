@@ -1,5 +1,7 @@
-"""ComfyUI's HTTP API as a library: widget layouts, UI -> API conversion, preflight against
-/object_info, prompt edits, the HTTP + websocket client, and RunPod request bodies. No printing:
-callers pass an output callback. May import plan/, audio/ and the bottom floor; never volume/,
-demo/, serverless/ or cli/.
+"""ComfyUI's HTTP API as a library: widget layouts (widgets), UI -> API conversion (convert),
+preflight against /object_info (preflight, with this pack's rules in pack_rules), prompt edits
+(edits), the HTTP + websocket client (client), progress from websocket events (progress),
+RunPod request bodies (runpod) and `submit` with its typed SubmitOptions. No printing: callers
+pass output callbacks (and a stream for the progress bar). May import plan/, audio/ and the
+bottom floor; never volume/, demo/, serverless/ or cli/.
 """

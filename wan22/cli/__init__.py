@@ -1,6 +1,6 @@
 """`python -m wan22 ...`: argparse only. Turns argv into the wings' typed options and calls them.
 One module per command group (each with `add_parsers(sub)`); this module only assembles them:
-inventory | plan | audio-prep | submit | demo-volume | sparse-volume | demo. Imports any wing."""
+inventory | plan | audio-prep | submit | demo-volume | sparse-volume | demo | fetch. Imports any wing."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import Wan22Error
-from . import audio, demo, inventory, plan, submit, volumes
+from . import audio, demo, fetch, inventory, plan, run, submit, volumes, worker
 
-COMMANDS = (inventory, plan, audio, submit, volumes, demo)
+COMMANDS = (inventory, plan, audio, submit, volumes, demo, fetch, worker, run)
 
 
 def build_parser() -> argparse.ArgumentParser:

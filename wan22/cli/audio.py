@@ -1,7 +1,7 @@
 """`python -m wan22 audio-prep IN OUT`: any audio file -> 16 kHz mono WAV for S2V, plus the frame plan.
 
 Reads anything PyAV decodes (WAV, FLAC, MP3, OGG, M4A/AAC, the audio track of a video), runs
-:func:`wan22.audio.prepare` and writes a 16-bit 16 kHz mono WAV. Prints the summary (or, with
+:func:`wan22.audio.prepare.prepare` and writes a 16-bit 16 kHz mono WAV. Prints the summary (or, with
 ``--json``, everything as JSON: sample_rate, channels, frames, seconds, chunks, the chunk plan,
 levels and warnings). Warnings also go to stderr. Exit codes: 0 written, 2 bad input or
 arguments (``error: ...`` on stderr naming the file and the problem), 1 the output could not
@@ -15,6 +15,8 @@ import json
 import os
 import sys
 
+from ..audio.frames import DEFAULT_CHUNK, S2V_AUDIO_FPS
+from ..audio.params import DEFAULT_NORMALIZE, NORMALIZE_MODES
 from ..errors import AudioError
 
 CLI_LABELS = {
@@ -60,16 +62,19 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isdir(outp):
         return _error(f"{outp} is a folder; give a file name ending in .wav")
 
-    from ..audio.prepare import load_audio_file, prepare, write_wav  # torch is imported only for this command
+    # torch is imported only for this command
+    from ..audio.files import load_audio_file, write_wav
+    from ..audio.prepare import prepare
 
     try:
         waveform, sr = load_audio_file(inp)
     except AudioError as e:
         return _error(str(e))
     try:
-        p = prepare(waveform, sr, fps=float(getattr(args, "fps", 16.0)), start=float(getattr(args, "start", 0.0) or 0.0),
+        p = prepare(waveform, sr, fps=float(getattr(args, "fps", S2V_AUDIO_FPS)), start=float(getattr(args, "start", 0.0) or 0.0),
                     seconds=getattr(args, "seconds", None), frames=getattr(args, "frames", None),
-                    normalize=str(getattr(args, "normalize", "peak")), chunk=int(getattr(args, "chunk", 77)),
+                    normalize=str(getattr(args, "normalize", DEFAULT_NORMALIZE)),
+                    chunk=int(getattr(args, "chunk", DEFAULT_CHUNK)),
                     labels=CLI_LABELS)
     except AudioError as e:
         return _error(f"{inp}: {e}")
@@ -97,12 +102,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     s = sub.add_parser("audio-prep", help="any audio file -> 16 kHz mono WAV for S2V, with the frame plan")
     s.add_argument("input")
     s.add_argument("output")
-    s.add_argument("--fps", type=float, default=16.0)
+    s.add_argument("--fps", type=float, default=S2V_AUDIO_FPS)
     g = s.add_mutually_exclusive_group()
     g.add_argument("--frames", type=int, help="video frames to cover (rounded to 4n+1)")
     g.add_argument("--seconds", type=float, help="seconds of audio to keep")
     s.add_argument("--start", type=float, default=0.0, help="start offset in seconds")
-    s.add_argument("--normalize", choices=("peak", "loudness", "none"), default="peak")
-    s.add_argument("--chunk", type=int, default=77, help="S2V chunk length in frames")
+    s.add_argument("--normalize", choices=NORMALIZE_MODES, default=DEFAULT_NORMALIZE)
+    s.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="S2V chunk length in frames")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_audio_prep)

@@ -6,9 +6,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..catalog import VOLUME_CANDIDATES
 from ..demo.server import find_comfyui
+
+if TYPE_CHECKING:
+    from ..volume.inventory import Report
 
 
 def cmd_inventory(a: argparse.Namespace) -> int:
@@ -24,6 +29,59 @@ def cmd_inventory(a: argparse.Namespace) -> int:
     for w in a.workflow or []:
         if w not in WORKFLOW_IDS:
             return usage(f"--workflow {w!r} is not a workflow id; use one of: {', '.join(WORKFLOW_IDS)}")
+    where, err = folder_args(a)
+    if err:
+        return usage(err)
+    cfg = resolve(**where)
+    roles = {r for w in a.workflow for r in preset_roles(w)} if a.workflow else None
+    report = run_inventory(cfg, verify=a.verify, roles=roles, progress=stderr_progress() if a.verify else None,
+                           cache=False)
+    if a.strict:
+        report.apply_strict()
+    fixes: list[dict[str, Any]] | None = None
+    if a.fix:
+        report, fixes = _fix(a, report, lambda: run_inventory(resolve(**where), roles=roles, cache=False))
+        if a.strict:
+            report.apply_strict()
+    ids = a.workflow or list(report.workflows)
+    if a.json:
+        body = report.as_dict(ids)
+        if fixes is not None:
+            body["fixes"] = fixes
+        print(json.dumps(body, indent=2))
+    else:
+        print(report.text(ids))
+    return 0 if report.ready(ids) else 1
+
+
+def _fix(a: argparse.Namespace, report: Report, rerun: Callable[[], Report]) -> tuple[Report, list[dict[str, Any]]]:
+    """--fix: show the inventory's moves, ask unless --yes, apply them, look again."""
+    from ..volume.fix import apply_moves, moves_text, plan_moves
+
+    out = sys.stderr if a.json else sys.stdout
+    moves = plan_moves(report)
+    for line in moves_text(moves, applied=False):
+        print(line, file=out)
+    if not any(m.state == "planned" for m in moves):
+        return report, [m.as_dict() for m in moves]
+    if not a.yes:
+        if not sys.stdin.isatty():
+            print("Not applied: pass --yes to apply these moves without being asked.", file=out)
+            return report, [m.as_dict() for m in moves]
+        print("Apply these moves? [y/N] ", end="", file=out, flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("Not applied.", file=out)
+            return report, [m.as_dict() for m in moves]
+    apply_moves(moves)
+    for line in moves_text(moves, applied=True):
+        print(line, file=out)
+    print("", file=out)
+    return rerun(), [m.as_dict() for m in moves]
+
+
+def folder_args(a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """`resolve()`'s arguments from --root/--extra-model-paths/--comfyui, else the usual places
+    (WAN22_MODELS_DIR, the RunPod volume paths, a ComfyUI found by COMFYUI_PATH); or a usage error."""
     comfyui = a.comfyui
     roots = list(a.root or [])
     if not (comfyui or roots or a.extra_model_paths):
@@ -32,30 +90,19 @@ def cmd_inventory(a: argparse.Namespace) -> int:
         found = find_comfyui()
         comfyui = str(found) if found else None
         if not roots and not comfyui:
-            return usage("no model folders found. Pass --root DIR (a models folder: the one holding diffusion_models/, "
-                         "vae/, loras/...), --comfyui DIR, or --extra-model-paths YAML (or set COMFYUI_PATH / "
-                         "WAN22_MODELS_DIR)")
+            return {}, ("no model folders found. Pass --root DIR (a models folder: the one holding diffusion_models/, "
+                        "vae/, loras/...), --comfyui DIR, or --extra-model-paths YAML (or set COMFYUI_PATH / "
+                        "WAN22_MODELS_DIR)")
     for r in roots:
         if not os.path.isdir(r):
-            return usage(f"--root {r}: no such folder" + (" (it is a file; pass the folder that holds the model "
-                                                           "folders)" if os.path.isfile(r) else ""))
+            return {}, (f"--root {r}: no such folder" + (" (it is a file; pass the folder that holds the model "
+                                                          "folders)" if os.path.isfile(r) else ""))
     for y in a.extra_model_paths or []:
         if not os.path.isfile(y):
-            return usage(f"--extra-model-paths {y}: no such file")
+            return {}, f"--extra-model-paths {y}: no such file"
     if comfyui and not os.path.isdir(comfyui):
-        return usage(f"--comfyui {comfyui}: no such folder")
-    cfg = resolve(comfyui=comfyui, extra_yaml=a.extra_model_paths, roots=roots)
-    roles = {r for w in a.workflow for r in preset_roles(w)} if a.workflow else None
-    report = run_inventory(cfg, verify=a.verify, roles=roles, progress=stderr_progress() if a.verify else None,
-                           cache=False)
-    if a.strict:
-        report.apply_strict()
-    ids = a.workflow or list(report.workflows)
-    if a.json:
-        print(json.dumps(report.as_dict(ids), indent=2))
-    else:
-        print(report.text(ids))
-    return 0 if report.ready(ids) else 1
+        return {}, f"--comfyui {comfyui}: no such folder"
+    return {"comfyui": comfyui, "extra_yaml": a.extra_model_paths, "roots": roots}, ""
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,4 +122,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="also hash file data against known hashes (blake3 when installed, else sha256; slow, "
                         "progress on stderr)")
     s.add_argument("--strict", action="store_true", help="stand-in files (demo-volume) make a workflow not ready")
+    s.add_argument("--fix", action="store_true",
+                   help="apply the misplaced/misnamed moves it suggests (mv -n: never over an existing file; "
+                        "nothing else changes), after showing them and asking")
+    s.add_argument("--yes", action="store_true", help="with --fix: apply without asking")
     s.set_defaults(func=cmd_inventory)

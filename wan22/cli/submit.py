@@ -1,18 +1,35 @@
-"""`python -m wan22 submit`: argv -> the api wing's submit."""
+"""`python -m wan22 submit`: argv -> the api wing's SubmitOptions -> submit."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 
 def cmd_submit(a: argparse.Namespace) -> int:
-    from ..api.submit import run as run_submit
+    """Run `submit` with the parsed flags: results on stdout, problems and the progress bar on stderr."""
+    from ..api.progress import ProgressBar
+    from ..api.submit import SubmitOptions, submit
 
-    return int(run_submit(a))
+    opts = SubmitOptions(workflow=a.workflow, server=a.server, image=a.image, audio=a.audio, prompt=a.prompt,
+                         seed=a.seed, wait=a.wait, out=a.out, timeout=a.timeout, runpod_request=a.runpod_request,
+                         preflight=not a.no_preflight)
+    return submit(opts, _out, _err, progress=lambda prompt: ProgressBar(prompt, sys.stderr))
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `submit` subcommand (its flags and help are a contract: tests/fixtures/cli/)."""
     s = sub.add_parser("submit", help="preflight and queue an API-format workflow on a ComfyUI server")
     s.add_argument("workflow", metavar="WORKFLOW.json")
     s.add_argument("--server", default=os.environ.get("COMFYUI_URL", "http://127.0.0.1:8188"))

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from .. import __version__
 from .inputs import EXAMPLE_IMAGE
@@ -94,8 +95,9 @@ def ensure_volume(volume: Path) -> str:
 
 def demo_prompt(pack: Path, dest: Path) -> Path:
     """The i2v fast example, resized for a CPU and with precomputed conditioning (documented in
-    wan22.workflows.tiny_overrides / use_precomputed_conditioning)."""
-    from ..api.workflows import dumps, tiny_overrides, use_precomputed_conditioning
+    wan22.api.edits.tiny_overrides / use_precomputed_conditioning)."""
+    from ..api.edits import tiny_overrides, use_precomputed_conditioning
+    from ..api.widgets import dumps
 
     src = pack / "example_workflows" / "api" / f"{DEMO_WORKFLOW}.json"
     prompt = json.loads(src.read_text(encoding="utf-8"))
@@ -147,6 +149,7 @@ def _prepare(opts: DemoOptions, comfyui: Path, say: Say) -> tuple[ComfyServer, s
 
 def _submit(server: ComfyServer, prompt_file: Path, image: str, out: Path, say: Say) -> int:
     """Submit the demo prompt through the api wing, as `python -m wan22 submit` would."""
+    from ..api.progress import ProgressBar
     from ..api.submit import SubmitOptions, submit
 
     say(f"submitting example_workflows/api/{DEMO_WORKFLOW}.json at {DEMO_SIZE}x{DEMO_SIZE}, {DEMO_FRAMES} frames, "
@@ -155,7 +158,18 @@ def _submit(server: ComfyServer, prompt_file: Path, image: str, out: Path, say: 
     opts = SubmitOptions(workflow=str(prompt_file), server=server.url, image=image, seed=DEMO_SEED, wait=True,
                          out=str(out), timeout=1800.0)
     say(f"= python -m wan22 submit {prompt_file} --server {server.url} --image {image} --seed {DEMO_SEED} --wait --out {out}")
-    return submit(opts, lambda line: sys.stdout.write(line + "\n"))
+    return submit(opts, _line(sys.stdout), _line(sys.stderr), progress=lambda prompt: ProgressBar(prompt, sys.stderr))
+
+
+def _line(stream: TextIO) -> Say:
+    """submit's line callback on `stream` (as `python -m wan22 submit` prints: results on stdout,
+    problems, warnings and the progress bar on stderr)."""
+
+    def write(line: str) -> None:
+        stream.write(line + "\n")
+        stream.flush()
+
+    return write
 
 
 def _run_server(server: ComfyServer, prompt_file: Path, image: str, opts: DemoOptions, say: Say) -> int:

@@ -1,4 +1,6 @@
-"""Routing plans: presets, sigma schedules, the router's input rules (widgets -> Overrides),
-the pairing checks (resolve) and the per-expert stages on a real schedule (stages), plus what
-the bundle loader loads per mode. Pure Python; imports only the bottom floor (catalog, errors).
+"""Routing plans: the presets (`presets`, rows in wan22/data/presets.json), the pure sigma schedule
+(`sigmas`), the router's input rules, widgets -> Overrides (`overrides`), the pairing checks
+(`routing.resolve`) and the per-expert stages on a real schedule (`routing.stages`), plus what the
+bundle loader loads per mode (`bundle_spec`). Pure Python; imports only the bottom floor
+(catalog, errors).
 """

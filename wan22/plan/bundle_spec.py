@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from ..catalog import BY_ROLE
 from ..errors import MissingFilesError
-from .routing import MODES
-
-AUTO = "auto"
-NONE = "none"
+from .overrides import AUTO as AUTO
+from .overrides import NONE as NONE
+from .presets import MODES
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,38 @@ def closest(name: str, options: Sequence[str], n: int = 2) -> list[str]:
     return [base[h] for h in hits]
 
 
+def _unlisted(mode: str, values: Mapping[str, str], listings: Mapping[str, Sequence[str]]) -> list[str]:
+    """Inputs `mode` does not use whose value is not in their list: ComfyUI refuses any combo value
+    that is not in the list, so the loader does too, even where the value would be ignored."""
+    out = []
+    for inp in BUNDLE_INPUTS:
+        value = values.get(inp.name, AUTO) or AUTO
+        if mode in inp.roles or value == AUTO or (value == NONE and inp.optional):
+            continue
+        if value not in listings.get(inp.folder, ()):
+            used = ", ".join(inp.roles)
+            out.append(f"{inp.name}: '{value}' is not in {inp.folder}; mode {mode} does not use this input "
+                       f"(only {used} do), but a value that is not in the list is refused: set it to 'auto'")
+    return out
+
+
+def _missing_line(inp: BundleInput, name: str, options: Sequence[str], search_dirs: Mapping[str, Sequence[str]]) -> str:
+    where = ", ".join(search_dirs.get(inp.folder, ())) or f"ComfyUI's '{inp.folder}' folders"
+    near = [c for c in closest(name, options) if c != name]
+    line = f"{inp.name}: '{name}' is not in {inp.folder} ({where})"
+    if near:
+        line += f"; closest existing: {', '.join(repr(c) for c in near)} (select it in '{inp.name}', or rename/move the file)"
+    catalog = next((f for f in BY_ROLE.values() if f.name == name), None)
+    if catalog is not None:
+        line += f"; download: {catalog.url}"
+    return line
+
+
 def resolve_bundle(mode: str, values: Mapping[str, str], listings: Mapping[str, Sequence[str]],
                    search_dirs: Mapping[str, Sequence[str]] | None = None) -> dict[str, Resolved]:
     """role -> Resolved for every file `mode` needs. Raises one MissingFilesError naming every
-    missing file, its input, the folders searched, the closest existing name and the download."""
+    missing file, its input, the folders searched, the closest existing name and the download,
+    and every input the mode does not use that holds a value not in its list."""
     if mode not in MODES:
         raise MissingFilesError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     out: dict[str, Resolved] = {}
@@ -84,29 +111,23 @@ def resolve_bundle(mode: str, values: Mapping[str, str], listings: Mapping[str, 
         entry = BY_ROLE[role]
         value = values.get(inp.name, AUTO) or AUTO
         if value == NONE:
-            if inp.optional:
-                continue
-            missing.append(f"{inp.name}: 'none' is not allowed; mode {mode} needs {entry.description}")
+            if not inp.optional:
+                missing.append(f"{inp.name}: 'none' is not allowed; mode {mode} needs {entry.description}")
             continue
         name = entry.name if value == AUTO else value
         options = listings.get(inp.folder, ())
         if name in options:
             out[role] = Resolved(role, inp.name, inp.folder, name)
-            continue
-        where = ", ".join((search_dirs or {}).get(inp.folder, ())) or f"ComfyUI's '{inp.folder}' folders"
-        near = [c for c in closest(name, options) if c != name]
-        line = f"{inp.name}: '{name}' is not in {inp.folder} ({where})"
-        if near:
-            line += f"; closest existing: {', '.join(repr(c) for c in near)} (select it in '{inp.name}', or rename/move the file)"
-        catalog = next((f for f in BY_ROLE.values() if f.name == name), None)
-        if catalog is not None:
-            line += f"; download: {catalog.url}"
-        missing.append(line)
-    if missing:
-        raise MissingFilesError(
-            f"Wan22BundleLoader (mode {mode}) cannot find {len(missing)} file(s):\n- " + "\n- ".join(missing)
-            + "\nRun `python -m wan22 inventory` (or the Wan 2.2 Volume Inventory node) for a full report."
-        )
+        else:
+            missing.append(_missing_line(inp, name, options, search_dirs or {}))
+    unlisted = _unlisted(mode, values, listings)
+    if missing or unlisted:
+        text = [f"Wan22BundleLoader (mode {mode}) cannot find {len(missing)} file(s):\n- " + "\n- ".join(missing)
+                + "\nRun `python -m wan22 inventory` (or the Wan 2.2 Volume Inventory node) for a full report."] if missing else []
+        if unlisted:
+            text.append(f"Wan22BundleLoader (mode {mode}) has {len(unlisted)} input(s) set to a file that is not "
+                        "in the list:\n- " + "\n- ".join(unlisted))
+        raise MissingFilesError("\n".join(text))
     return out
 
 

@@ -1,8 +1,11 @@
 """The model volume: what is on disk and whether it can serve a workflow.
 
-Owns the bounded safetensors header reader, model identification from headers, ComfyUI's
-model roots (extra_model_paths.yaml read exactly as ComfyUI reads it), listings, per-file
-checks, finding files where ComfyUI would (and where users misplace them), the report and
-the optional data hash. Never writes to the volume. May import plan/, audio/ and the bottom
-floor (catalog, errors); never api/, demo/, serverless/ or cli/.
+Owns the bounded safetensors header reader (safetensors_header), model identification from
+headers (identify), ComfyUI's model roots with extra_model_paths.yaml read exactly as ComfyUI
+reads it (roots), listings (listing), per-file checks (checks), finding files where ComfyUI
+would and where users misplace them (find), the report (report), the optional data hash
+(verify) and the inventory that ties them together (inventory); and the commands whose job is
+to change the volume (fetch, fix and their helpers). The inventory never writes to the volume.
+May import plan/, audio/ and the bottom floor (catalog, errors); never api/, demo/, serverless/
+or cli/.
 """

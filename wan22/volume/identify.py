@@ -24,7 +24,6 @@ LORA_SUFFIXES = (
 )
 _UP = (".lora_up.weight", ".lora_B.weight", ".lora.up.weight", "_lora.up.weight")
 _DOWN = (".lora_down.weight", ".lora_A.weight", ".lora.down.weight", "_lora.down.weight")
-WAN_MODULES = ("self_attn", "cross_attn", "ffn")
 WAN_DIMS = {5120: "14B", 3072: "5B", 1536: "1.3B"}
 _LORA_BLOCK_RE = re.compile(r"blocks[._](\d+)[._]")
 

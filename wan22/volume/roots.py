@@ -1,5 +1,13 @@
 """Where ComfyUI looks for each model folder key, resolved the way ComfyUI resolves it.
 
+Why a mirror and not ComfyUI's own utils/extra_config.load_extra_path_config: that function
+imports folder_paths (ComfyUI itself), so the CLI, install.py and the serverless worker cannot
+call it before or without ComfyUI; and it diagnoses nothing. Of the 30 extra_model_paths.yaml
+forms in tests/unit/test_roots.py, 10 make it raise (ComfyUI does not start) with messages such
+as "'NoneType' object has no attribute 'split'" or "string indices must be integers", naming no
+file, section or key; here each becomes a problem that names them and the fix. That test runs
+ComfyUI's own code on every form and requires the same search order and the same crashes.
+
 Mirrors folder_paths (default dirs under <models>, legacy `unet`/`clip` keys, append vs
 `is_default` insert, first match wins) and utils/extra_config.py (base_path with ~ and $VARS, a
 relative base_path or path resolved against the YAML file's folder, values split on newlines so
@@ -19,8 +27,7 @@ from typing import Any
 import yaml
 
 from ..catalog import DEFAULT_DIRS, LEGACY_FOLDERS
-
-WAN_FOLDER_KEYS = ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras")
+from ..catalog import WAN_FOLDER_KEYS as WAN_FOLDER_KEYS  # its home is the catalog; re-exported for importers
 
 # Folder names ComfyUI uses under models/ (folder_paths.py): a configured folder with one of these
 # names sits in a models directory, whose other sub-folders are worth searching for strays.
@@ -151,34 +158,9 @@ def load_extra_model_paths(cfg: FolderConfig, yaml_path: str, register: bool = T
     name the file and section in hints when the folders come from a running ComfyUI).
     """
     yaml_path = os.path.abspath(os.path.expanduser(yaml_path))
-    try:
-        with open(yaml_path, encoding="utf-8") as f:
-            config = yaml.safe_load(f)
-    except OSError as e:
-        cfg.problems.append(f"{yaml_path}: cannot be read ({e.strerror}); ComfyUI would fail to start with it")
-        return
-    except UnicodeDecodeError:
-        cfg.problems.append(f"{yaml_path}: is not UTF-8 text; ComfyUI reads it as UTF-8 and fails to start")
-        return
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        what = getattr(e, "problem", None) or str(e).splitlines()[0]
-        cfg.problems.append(f"{yaml_path}: not valid YAML{at} ({what}); ComfyUI fails to start on it. "
-                            "Check the indentation (two spaces under each section) and quote paths containing ':'")
-        return
+    config = _read_yaml(cfg, yaml_path)
     if config is None:
-        cfg.problems.append(f"{yaml_path}: the file is empty (or only comments); ComfyUI fails to start on it "
-                            "('NoneType' object is not iterable). Delete it or add a section")
         return
-    if not isinstance(config, dict):
-        if config in ("", []):
-            cfg.warnings.append(f"{yaml_path}: holds no sections, so it adds no folders")
-            return
-        cfg.problems.append(f"{yaml_path}: the top level must be sections (like 'comfyui:') holding folder keys, "
-                            f"but it is a {type(config).__name__}; ComfyUI fails to start on it")
-        return
-    yaml_dir = os.path.dirname(yaml_path)
     for name, conf in config.items():
         if conf is None:
             continue
@@ -189,63 +171,118 @@ def load_extra_model_paths(cfg: FolderConfig, yaml_path: str, register: bool = T
                                 f"{type(conf).__name__} ({str(conf)[:60]!r}); ComfyUI fails to start on it. "
                                 "Indent the keys under the section name")
             continue
-        conf = dict(conf)
-        base_path: str | None = None
-        if "base_path" in conf:
-            raw = conf.pop("base_path")
-            if not isinstance(raw, str):
-                cfg.problems.append(f"{_where(yaml_path, name, 'base_path')}: must be a path, got {raw!r}; "
-                                    "ComfyUI fails to start on it")
+        _apply_section(cfg, yaml_path, name, dict(conf), register)
+
+
+def _read_yaml(cfg: FolderConfig, yaml_path: str) -> dict[Any, Any] | None:
+    """The file's sections, or None (with the problem recorded) where ComfyUI would not start."""
+    try:
+        with open(yaml_path, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except OSError as e:
+        cfg.problems.append(f"{yaml_path}: cannot be read ({e.strerror}); ComfyUI would fail to start with it")
+        return None
+    except UnicodeDecodeError:
+        cfg.problems.append(f"{yaml_path}: is not UTF-8 text; ComfyUI reads it as UTF-8 and fails to start")
+        return None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        cfg.problems.append(f"{yaml_path}: not valid YAML{at} ({what}); ComfyUI fails to start on it. "
+                            "Check the indentation (two spaces under each section) and quote paths containing ':'")
+        return None
+    if config is None:
+        cfg.problems.append(f"{yaml_path}: the file is empty (or only comments); ComfyUI fails to start on it "
+                            "('NoneType' object is not iterable). Delete it or add a section")
+        return None
+    if not isinstance(config, dict):
+        if config in ("", []):
+            cfg.warnings.append(f"{yaml_path}: holds no sections, so it adds no folders")
+        else:
+            cfg.problems.append(f"{yaml_path}: the top level must be sections (like 'comfyui:') holding folder keys, "
+                                f"but it is a {type(config).__name__}; ComfyUI fails to start on it")
+        return None
+    return config
+
+
+def _base_path(cfg: FolderConfig, yaml_path: str, name: object, conf: dict[Any, Any],
+               register: bool) -> tuple[bool, str | None]:
+    """(ok, the section's base_path as ComfyUI expands it); pops it from `conf`. Not ok: ComfyUI
+    would not start (recorded in cfg.problems)."""
+    if "base_path" not in conf:
+        return True, None
+    raw = conf.pop("base_path")
+    if not isinstance(raw, str):
+        cfg.problems.append(f"{_where(yaml_path, name, 'base_path')}: must be a path, got {raw!r}; "
+                            "ComfyUI fails to start on it")
+        return False, None
+    base_path = os.path.expandvars(os.path.expanduser(raw))
+    for var in _VAR_RE.findall(base_path):
+        cfg.warnings.append(f"{_where(yaml_path, name, 'base_path')}: environment variable ${var.strip('{}')} "
+                            "is not set, so ComfyUI keeps it literally in the path")
+    if not os.path.isabs(base_path):
+        base_path = os.path.abspath(os.path.join(os.path.dirname(yaml_path), base_path))
+    if register and not os.path.isdir(base_path):
+        cfg.warnings.append(f"{_where(yaml_path, name, 'base_path')}: {base_path} does not exist, so none of "
+                            "its folders are searched (is the volume mounted there? RunPod pods mount it "
+                            "at /workspace, serverless workers at /runpod-volume)")
+    return True, base_path
+
+
+def _apply_section(cfg: FolderConfig, yaml_path: str, name: object, conf: dict[Any, Any], register: bool) -> None:
+    """One section: its base_path, is_default and every 'key: path' line, in ComfyUI's order."""
+    ok, base_path = _base_path(cfg, yaml_path, name, conf, register)
+    if not ok:
+        return
+    raw_default = conf.pop("is_default", False)
+    if not isinstance(raw_default, bool):
+        cfg.warnings.append(f"{_where(yaml_path, name, 'is_default')}: {raw_default!r} is not true/false; ComfyUI "
+                            f"treats it as {bool(raw_default)}")
+    section = YamlSection(yaml_path, str(name), base_path, bool(raw_default))
+    cfg.sections.append(section)
+    missing: list[str] = []
+    for key, value in conf.items():
+        if not isinstance(value, str):
+            cfg.problems.append(f"{_where(yaml_path, name, key)}: {_value_problem(key, value)}")
+            continue
+        for line in value.split("\n"):
+            if len(line) == 0:
                 continue
-            base_path = os.path.expandvars(os.path.expanduser(raw))
-            for var in _VAR_RE.findall(base_path):
-                cfg.warnings.append(f"{_where(yaml_path, name, 'base_path')}: environment variable ${var.strip('{}')} "
-                                    "is not set, so ComfyUI keeps it literally in the path")
-            if not os.path.isabs(base_path):
-                base_path = os.path.abspath(os.path.join(yaml_dir, base_path))
-            if register and not os.path.isdir(base_path):
-                cfg.warnings.append(f"{_where(yaml_path, name, 'base_path')}: {base_path} does not exist, so none of "
-                                    "its folders are searched (is the volume mounted there? RunPod pods mount it "
-                                    "at /workspace, serverless workers at /runpod-volume)")
-        raw_default = conf.pop("is_default", False)
-        if not isinstance(raw_default, bool):
-            cfg.warnings.append(f"{_where(yaml_path, name, 'is_default')}: {raw_default!r} is not true/false; ComfyUI "
-                                f"treats it as {bool(raw_default)}")
-        section = YamlSection(yaml_path, str(name), base_path, bool(raw_default))
-        cfg.sections.append(section)
-        missing: list[str] = []
-        for key, value in conf.items():
-            if not isinstance(value, str):
-                if value is None:
-                    msg = "has no value; ComfyUI fails to start on it ('NoneType' object has no attribute 'split'). Give it a folder or delete the line"
-                elif isinstance(value, list):
-                    msg = ("is a YAML list; ComfyUI splits each value as text and fails to start on it. Write several "
-                           f"folders as a '|' block, one per line:\n  {key}: |\n" + "".join(f"    {v}\n" for v in value).rstrip())
-                else:
-                    msg = f"is {value!r} ({type(value).__name__}), not a path; ComfyUI fails to start on it"
-                cfg.problems.append(f"{_where(yaml_path, name, key)}: {msg}")
-                continue
-            for line in value.split("\n"):
-                if len(line) == 0:
-                    continue
-                if line != line.strip():
-                    cfg.warnings.append(f"{_where(yaml_path, name, key)}: the path {line!r} has spaces around it, which "
-                                        "ComfyUI keeps as part of the folder name")
-                full = line
-                if base_path:
-                    full = os.path.join(base_path, full)
-                elif not os.path.isabs(full):
-                    full = os.path.abspath(os.path.join(yaml_dir, line))
-                full = os.path.normpath(full)
-                fkey = map_legacy(str(key))
-                section.keys.setdefault(fkey, []).append(full)
-                section.raw_keys.setdefault(str(key), []).append(line)
-                if register:
-                    cfg.add(fkey, full, f"{yaml_path} [{name}]", section.is_default, section)
-                    if fkey in WAN_FOLDER_KEYS and not os.path.isdir(full) and (base_path is None or os.path.isdir(base_path)):
-                        missing.append(f"{key} ({full})")
-        if missing:
-            cfg.warnings.append(f"{_where(yaml_path, name)}: these folders do not exist: {', '.join(missing)}")
+            if line != line.strip():
+                cfg.warnings.append(f"{_where(yaml_path, name, key)}: the path {line!r} has spaces around it, which "
+                                    "ComfyUI keeps as part of the folder name")
+            full = _full_path(line, base_path, os.path.dirname(yaml_path))
+            fkey = map_legacy(str(key))
+            section.keys.setdefault(fkey, []).append(full)
+            section.raw_keys.setdefault(str(key), []).append(line)
+            if register:
+                cfg.add(fkey, full, f"{yaml_path} [{name}]", section.is_default, section)
+                if fkey in WAN_FOLDER_KEYS and not os.path.isdir(full) and (base_path is None or os.path.isdir(base_path)):
+                    missing.append(f"{key} ({full})")
+    if missing:
+        cfg.warnings.append(f"{_where(yaml_path, name)}: these folders do not exist: {', '.join(missing)}")
+
+
+def _full_path(line: str, base_path: str | None, yaml_dir: str) -> str:
+    """A value's line as ComfyUI joins it: onto base_path, else onto the YAML file's folder if relative."""
+    full = line
+    if base_path:
+        full = os.path.join(base_path, full)
+    elif not os.path.isabs(full):
+        full = os.path.abspath(os.path.join(yaml_dir, line))
+    return os.path.normpath(full)
+
+
+def _value_problem(key: object, value: object) -> str:
+    """Why ComfyUI fails to start on a value that is not text (it splits every value on newlines)."""
+    if value is None:
+        return ("has no value; ComfyUI fails to start on it ('NoneType' object has no attribute 'split'). Give it "
+                "a folder or delete the line")
+    if isinstance(value, list):
+        return ("is a YAML list; ComfyUI splits each value as text and fails to start on it. Write several "
+                f"folders as a '|' block, one per line:\n  {key}: |\n" + "".join(f"    {v}\n" for v in value).rstrip())
+    return f"is {value!r} ({type(value).__name__}), not a path; ComfyUI fails to start on it"
 
 
 def resolve(comfyui: str | None = None, extra_yaml: list[str] | None = None,
@@ -316,12 +353,13 @@ def section_for(cfg: FolderConfig, path: str) -> YamlSection | None:
     """The YAML section whose base_path holds `path` (the deepest one), for 'add this key' hints."""
     best: YamlSection | None = None
     for s in cfg.sections:
-        if s.base_path and _inside(path, s.base_path) and (best is None or len(s.base_path) > len(best.base_path or "")):
+        if s.base_path and inside(path, s.base_path) and (best is None or len(s.base_path) > len(best.base_path or "")):
             best = s
     return best
 
 
-def _inside(path: str, folder: str) -> bool:
+def inside(path: str, folder: str) -> bool:
+    """True when `path` is `folder` or lies under it (both made absolute first)."""
     try:
         return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == os.path.abspath(folder)
     except ValueError:

@@ -1,0 +1,119 @@
+"""The prefetch hook in a real ComfyUI server: queued prompts are prefetched in the order ComfyUI's
+executor loads them (checked against the executor's own 'executing' events), the volume is never
+written, and the default ('auto') leaves a volume on a local disk alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import Server, free_port, make_base, start_image, tree_hashes, write_yaml
+from prompts import i2v_native, i2v_ours
+
+from wan22.catalog import BY_ROLE
+
+I2V_FILES = [BY_ROLE[r].name for r in ("i2v_high", "lora_i2v_high", "i2v_low", "lora_i2v_low")]
+
+
+@pytest.fixture(scope="module")
+def prefetch_server(comfyui_path: Path, demo_volume: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server with WAN22_PREFETCH=1 (the demo volume is on a local disk, where 'auto' is off)."""
+    base = make_base(tmp_path_factory.mktemp("prefetch_base"))
+    start_image(base / "input" / "wan22_start.png")
+    yaml = write_yaml(base / "extra_model_paths.yaml", demo_volume)
+    server = Server(comfyui=comfyui_path, base=base, yaml=yaml, port=free_port(), log_path=base / "server.log")
+    old = os.environ.get("WAN22_PREFETCH")
+    os.environ["WAN22_PREFETCH"] = "1"
+    try:
+        server.start()
+    finally:
+        if old is None:
+            os.environ.pop("WAN22_PREFETCH", None)
+        else:
+            os.environ["WAN22_PREFETCH"] = old
+    yield server
+    server.stop()
+
+
+def _lines(server: Server, marker: str, after: int) -> list[str]:
+    return [ln for ln in server.log_text().splitlines()[after:] if marker in ln]
+
+
+def _wait_for(server: Server, marker: str, after: int, timeout: float = 60.0) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = _lines(server, marker, after)
+        if found:
+            return found[-1]
+        time.sleep(0.2)
+    raise AssertionError(f"no '{marker}' in the server log:\n{server.log_tail(40)}")
+
+
+def _run_recording_order(server: Server, prompt: dict[str, Any]) -> list[str]:
+    """Run a prompt; the node ids in the order ComfyUI's executor ran them (websocket events)."""
+    import websocket
+
+    cid = uuid.uuid4().hex
+    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/ws?clientId={cid}", timeout=300)
+    order: list[str] = []
+    try:
+        status, body = server.request("POST", "/prompt", {"prompt": prompt, "client_id": cid})
+        assert status == 200, body
+        while True:
+            raw = ws.recv()
+            if not isinstance(raw, str):
+                continue
+            msg = json.loads(raw)
+            data = msg.get("data", {})
+            if msg.get("type") == "execution_error":
+                raise AssertionError(f"{data.get('node_type')}: {data.get('exception_message')}")
+            if msg.get("type") == "executing" and data.get("prompt_id") == body["prompt_id"]:
+                if data.get("node") is None:
+                    return order
+                order.append(str(data["node"]))
+    finally:
+        ws.close()
+
+
+def test_native_graph_is_prefetched_in_the_executors_load_order(prefetch_server: Server, demo_volume: Path) -> None:
+    before = tree_hashes(demo_volume)
+    mark = len(prefetch_server.log_text().splitlines())
+    prompt = i2v_native("fast", seed=5, prefix="prefetch/native")
+    ran = _run_recording_order(prefetch_server, prompt)
+    planned = _wait_for(prefetch_server, "[wan22] prefetch: ", mark)
+    done = _wait_for(prefetch_server, "[wan22] prefetched ", mark)
+    loader_order = [prompt[n]["inputs"].get("unet_name") or prompt[n]["inputs"].get("lora_name") or
+                    prompt[n]["inputs"].get("vae_name") for n in ran
+                    if prompt[n]["class_type"] in ("UNETLoader", "LoraLoaderModelOnly", "VAELoader")]
+    names = planned.split("in load order: ", 1)[1].split(", ")
+    assert names == loader_order, f"prefetch order {names} != executor order {loader_order}"
+    assert "prefetched 5/5 file(s)" in done
+    assert tree_hashes(demo_volume) == before
+
+
+def test_our_graph_prefetches_bundle_then_each_stage(prefetch_server: Server, demo_volume: Path) -> None:
+    before = tree_hashes(demo_volume)
+    mark = len(prefetch_server.log_text().splitlines())
+    prompt = i2v_ours("fast", seed=6, prefix="prefetch/ours")
+    _run_recording_order(prefetch_server, prompt)
+    planned = _wait_for(prefetch_server, "[wan22] prefetch: ", mark)
+    names = planned.split("in load order: ", 1)[1].split(", ")
+    assert names == [BY_ROLE["text_encoder"].name, BY_ROLE["vae"].name, *I2V_FILES]
+    assert "prefetched 6/6 file(s)" in _wait_for(prefetch_server, "[wan22] prefetched ", mark)
+    assert tree_hashes(demo_volume) == before
+
+
+def test_auto_leaves_a_local_volume_alone(comfy_server: Server) -> None:
+    """The shared server runs with WAN22_PREFETCH unset: the demo volume is on a local disk."""
+    assert os.environ.get("WAN22_PREFETCH") in (None, "", "auto")
+    mark = len(comfy_server.log_text().splitlines())
+    comfy_server.run(i2v_ours("fast", seed=7, prefix="prefetch/auto"))
+    time.sleep(1.0)
+    assert not _lines(comfy_server, "[wan22] prefetch", mark)
+    assert "[wan22] prefetch on queued prompts: auto" in comfy_server.log_text()

@@ -1,0 +1,123 @@
+"""bench/slowfs.py, the emulated network volume: its link model (no FUSE needed), and on a real
+FUSE mount (skipped without /dev/fuse, fuse3 and mfusepy): read-only, page-sized reads far
+slower than large sequential ones, and the prefetcher's parallel streams beating one stream."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import slowfs
+
+from wan22.volume import prefetch as pf
+
+MB = 1 << 20
+
+
+def test_link_adds_latency_per_request_and_caps_bandwidth() -> None:
+    link = slowfs.Link(latency_s=0.01, bandwidth_bps=100e6)
+    t = time.monotonic()
+    link.transfer(4096)
+    assert 0.009 <= time.monotonic() - t < 0.2  # one round trip
+    t = time.monotonic()
+    threads = [threading.Thread(target=link.transfer, args=(10 * MB,)) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    took = time.monotonic() - t
+    assert took >= 4 * 10 * MB / 100e6 * 0.95  # 42 MB through a 100 MB/s link: at least 0.4 s
+    s = link.stats()
+    assert s["requests"] == 5 and s["bytes"] == 4096 + 40 * MB
+    assert s["sizes"] == {"4096": 1, str(16 * MB): 4}
+
+
+def test_latencies_overlap_for_concurrent_requests() -> None:
+    link = slowfs.Link(latency_s=0.05, bandwidth_bps=0)
+    t = time.monotonic()
+    threads = [threading.Thread(target=link.transfer, args=(4096,)) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert time.monotonic() - t < 8 * 0.05 * 0.6  # not serialised
+
+
+def test_settings_are_published_with_their_source() -> None:
+    d = slowfs.Settings().as_dict()
+    assert d["latency_ms"] == slowfs.DEFAULT_LATENCY_MS and d["bandwidth_mbs"] == slowfs.DEFAULT_BANDWIDTH_MBS
+    assert "guess" in d["source"]
+
+
+# ---------------------------------------------------------------- on a real mount
+
+@pytest.fixture()
+def mount(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
+    why = slowfs.fuse_problem()
+    if why:
+        pytest.skip(f"no FUSE here: {why}")
+    src = tmp_path / "src"
+    src.mkdir()
+    chunk = os.urandom(MB)
+    for name in ("a.bin", "b.bin", "c.bin"):
+        with open(src / name, "wb") as f:
+            for _ in range(48):
+                f.write(chunk)
+    stats = str(tmp_path / "stats.json")
+    with slowfs.mounted(src, tmp_path / "mnt", slowfs.Settings(2.0, 250.0), stats_path=stats,
+                        log_path=str(tmp_path / "slowfs.log")) as mnt:
+        yield src, Path(mnt), stats  # a fresh mount: nothing of it is in the page cache yet
+
+
+def _mbps(nbytes: int, seconds: float) -> float:
+    return nbytes / 1e6 / seconds
+
+
+def test_mount_is_read_only_and_served_with_latency(mount: tuple[Path, Path, str]) -> None:
+    src, mnt, stats = mount
+    with pytest.raises(OSError):
+        open(mnt / "a.bin", "r+b")
+    with pytest.raises(OSError):
+        (mnt / "new.bin").write_bytes(b"x")
+    assert sorted(os.listdir(mnt)) == ["a.bin", "b.bin", "c.bin"]
+    assert (mnt / "a.bin").stat().st_size == 48 * MB
+    assert sorted(os.listdir(src)) == ["a.bin", "b.bin", "c.bin"]
+
+
+def test_page_sized_reads_are_far_slower_and_prefetch_beats_one_stream(mount: tuple[Path, Path, str]) -> None:
+    _src, mnt, stats = mount
+    t = time.perf_counter()
+    with open(mnt / "a.bin", "rb", buffering=0) as f:
+        while f.read(16 * MB):
+            pass
+    one_stream = _mbps(48 * MB, time.perf_counter() - t)
+
+    report = pf.prefetch_files([str(mnt / "b.bin")], streams=4)
+    assert report.files[0].status == "read" and report.read_bytes == 48 * MB
+    four_streams = _mbps(report.read_bytes, report.seconds)
+
+    touches = 300
+    rnd = random.Random(1)
+    with open(mnt / "c.bin", "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        t = time.perf_counter()
+        for _ in range(touches):
+            m[rnd.randrange(0, 48 * MB // 4096) * 4096]
+        page_faults = _mbps(touches * 4096, time.perf_counter() - t)
+
+    assert four_streams > 1.5 * one_stream, (four_streams, one_stream)
+    assert page_faults < one_stream / 5, (page_faults, one_stream)
+    # the prefetched file is now served from the page cache: no more requests to the volume
+    time.sleep(0.5)
+    before = slowfs.read_stats(stats)["requests"]
+    (mnt / "b.bin").read_bytes()
+    time.sleep(0.5)
+    assert slowfs.read_stats(stats)["requests"] == before

@@ -1,0 +1,205 @@
+"""Edits of an API prompt: what `submit` sets (positive prompt text, seed, input file names) and
+the documented test/demo transformations of the example workflows (tiny sizes, precomputed text
+conditioning, seeds stripped), plus the frame count a graph's SaveVideo writes.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import WorkflowError
+from .widgets import FILE_INPUTS, JSON, SEED_INPUTS, consumers, is_link, nodes_of, sorted_nodes
+
+TINY = {"width": 64, "height": 64, "length": 9}
+SIZE_NODES = ("WanImageToVideo", "WanSoundImageToVideo", "WanAnimateToVideo", "EmptyHunyuanLatentVideo")
+LENGTH_NODES = (*SIZE_NODES, "WanSoundImageToVideoExtend")
+LATENT_SOURCES = ("WanImageToVideo", "WanSoundImageToVideo", "WanSoundImageToVideoExtend", "EmptyHunyuanLatentVideo")
+SAMPLERS = ("Wan22MoESampler", "KSampler", "KSamplerAdvanced")
+
+
+# --------------------------------------------------------------------------- submit's edits
+
+def positive_text_nodes(prompt: Mapping[str, Any]) -> list[str]:
+    """CLIPTextEncode nodes whose conditioning reaches a `positive` input, directly or through
+    conditioning-only nodes (a path that enters a `negative` input stops there)."""
+    found: list[str] = []
+    for nid in nodes_of(prompt, "CLIPTextEncode"):
+        frontier = [nid]
+        seen: set[str] = set()
+        while frontier and nid not in found:
+            cur = frontier.pop()
+            if cur in seen:
+                continue
+            seen.add(cur)
+            for cons, name, _slot in consumers(prompt, cur):
+                if name == "positive":
+                    found.append(nid)
+                    break
+                if name != "negative":
+                    frontier.append(cons)
+    return found
+
+
+def set_positive_prompt(prompt: JSON, text: str) -> list[str]:
+    """Put `text` in every positive CLIPTextEncode; returns their ids (WorkflowError if none)."""
+    ids = positive_text_nodes(prompt)
+    if not ids:
+        raise WorkflowError("--prompt: the workflow has no CLIPTextEncode node that feeds a 'positive' input")
+    for nid in ids:
+        prompt[nid]["inputs"]["text"] = text
+    return ids
+
+
+def set_seed(prompt: JSON, seed: int) -> list[str]:
+    """Set every unlinked seed/noise_seed input; returns the node ids (WorkflowError if none)."""
+    done = []
+    for nid, node in sorted_nodes(prompt):
+        for k in SEED_INPUTS:
+            if k in node.get("inputs", {}) and not is_link(node["inputs"][k]):
+                node["inputs"][k] = int(seed)
+                done.append(nid)
+    if not done:
+        raise WorkflowError("--seed: the workflow has no seed input")
+    return done
+
+
+def set_file_input(prompt: JSON, class_type: str, name: str) -> list[str]:
+    """Set the file input of every LoadImage/LoadAudio/LoadVideo node to `name`; returns the ids."""
+    key = FILE_INPUTS[class_type]
+    ids = nodes_of(prompt, class_type)
+    for nid in ids:
+        prompt[nid]["inputs"][key] = name
+    return ids
+
+
+def strip_seeds(prompt: Mapping[str, Any]) -> JSON:
+    """A copy without seed values (the equivalence check ignores seeds)."""
+    out = copy.deepcopy(dict(prompt))
+    for entry in out.values():
+        for k in SEED_INPUTS:
+            if k in entry.get("inputs", {}) and not is_link(entry["inputs"][k]):
+                entry["inputs"][k] = None
+    return out
+
+
+# --------------------------------------------------------------------------- test/demo edits
+
+def tiny_overrides(prompt: Mapping[str, Any], width: int = 64, height: int = 64, length: int = 9,
+                   audio_chunk: int | None = None, steps: int | None = None) -> JSON:
+    """A copy of an example prompt sized for a CPU and stand-in weights (the examples use real
+    sizes: 640x640, 81 frames, S2V chunks of 77). Sets width/height on every *ToVideo /
+    empty-latent node, `length` on them and on every S2V Extend node (unless linked), and the
+    S2V audio prep node's `chunk_length` (to `audio_chunk`, default `length`) so its chunk
+    count describes the tiny graph. `steps` (optional) sets Wan22ModeRouter's steps override
+    (the fast presets accept only their distilled counts: 4, Animate 4-8). Nothing else
+    changes: models, presets, prompts and links stay as in the example."""
+    out = copy.deepcopy(dict(prompt))
+    for node in out.values():
+        ct = node.get("class_type")
+        ins = node.setdefault("inputs", {})
+        if ct in SIZE_NODES:
+            for k, v in (("width", width), ("height", height)):
+                if not is_link(ins.get(k)):
+                    ins[k] = v
+        if ct in LENGTH_NODES and not is_link(ins.get("length")):
+            ins["length"] = length
+        if ct == "Wan22S2VAudioPrep" and "chunk_length" in ins and not is_link(ins["chunk_length"]):
+            ins["chunk_length"] = audio_chunk or length
+        if ct == "Wan22ModeRouter" and steps is not None:
+            ins["steps"] = int(steps)
+    return out
+
+
+def use_precomputed_conditioning(prompt: Mapping[str, Any], positive: str = "wan22_demo_positive",
+                                 negative: str = "wan22_demo_negative") -> JSON:
+    """A copy where each CLIPTextEncode is replaced by core `LoadTrainingDataset` (the
+    conditioning datasets of `demo-volume`): the positive prompt's node loads `positive`, every
+    other one `negative`. The umT5 stand-in takes ~30 s per encode and returns NaN, so the
+    comfy tests and the demo use this; one test runs CLIPTextEncode as-is."""
+    out = copy.deepcopy(dict(prompt))
+    pos = set(positive_text_nodes(out))
+    for nid in nodes_of(out, "CLIPTextEncode"):
+        out[nid] = {"class_type": "LoadTrainingDataset",
+                    "inputs": {"folder_name": positive if nid in pos else negative},
+                    "_meta": {"title": f"precomputed conditioning (was CLIPTextEncode {nid})"}}
+        for cons, name, _slot in consumers(out, nid):
+            out[cons]["inputs"][name] = [nid, 1]  # LoadTrainingDataset output 1 = conditioning
+    return out
+
+
+# --------------------------------------------------------------------------- frame counts
+
+def latent_frames(length: int) -> int:
+    """Latent frames of a Wan *ToVideo node of `length` frames: ((length - 1) // 4) + 1."""
+    return (int(length) - 1) // 4 + 1
+
+
+def decoded_frames(latents: int) -> int:
+    """Frames the Wan VAE decodes from `latents` latent frames: 4 * (latents - 1) + 1."""
+    return 4 * (int(latents) - 1) + 1
+
+
+class _Frames:
+    """Walks a prompt's links backwards from a video to count frames (see expected_frames)."""
+
+    def __init__(self, prompt: Mapping[str, Any]) -> None:
+        self.prompt = prompt
+
+    def value(self, v: Any) -> int:
+        if is_link(v):
+            src = self.prompt[v[0]]
+            if src["class_type"] == "WanAnimateToVideo" and v[1] == 3:  # trim_latent
+                return 1
+            if src["class_type"] == "WanAnimateToVideo" and v[1] == 4:  # trim_image (no continue_motion)
+                return 0
+            raise WorkflowError(f"cannot compute a frame count through node {v[0]} ({src['class_type']}) output {v[1]}")
+        return int(v)
+
+    def latent(self, link: Any) -> int:
+        nid, _slot = link
+        ct, ins = self.prompt[nid]["class_type"], self.prompt[nid]["inputs"]
+        if ct in LATENT_SOURCES:
+            return latent_frames(self.value(ins["length"]))
+        if ct == "WanAnimateToVideo":
+            return latent_frames(self.value(ins["length"])) + 1
+        if ct in SAMPLERS:
+            return self.latent(ins["latent_image"])
+        if ct == "TrimVideoLatent":
+            return self.latent(ins["samples"]) - self.value(ins["trim_amount"])
+        if ct == "LatentConcat" and ins.get("dim") in ("t", "-t"):
+            return self.latent(ins["samples1"]) + self.latent(ins["samples2"])
+        if ct == "LatentCut" and ins.get("dim") == "t":
+            total = self.latent(ins["samples"])
+            idx = self.value(ins["index"])
+            start = idx if idx >= 0 else total + idx
+            return max(0, min(self.value(ins["amount"]), total - start))
+        raise WorkflowError(f"cannot compute latent frames through node {nid} ({ct})")
+
+    def images(self, link: Any) -> int:
+        nid, _slot = link
+        ct, ins = self.prompt[nid]["class_type"], self.prompt[nid]["inputs"]
+        if ct == "VAEDecode":
+            return decoded_frames(self.latent(ins["samples"]))
+        if ct == "ImageFromBatch":
+            total = self.images(ins["image"])
+            idx = self.value(ins["batch_index"])
+            start = idx if idx >= 0 else max(0, total + idx)
+            return max(0, min(self.value(ins["length"]), total - start))
+        raise WorkflowError(f"cannot compute frames through node {nid} ({ct})")
+
+
+def expected_frames(prompt: Mapping[str, Any], save_node: str | None = None) -> int:
+    """Frames of the video a SaveVideo node writes, from the graph's length/latent rules:
+    *ToVideo: ((length-1)//4)+1 latent frames (WanAnimateToVideo adds `trim_latent` = 1 for the
+    reference image); LatentConcat on t adds; TrimVideoLatent removes; LatentCut keeps
+    `amount`; VAEDecode gives 4*(T-1)+1; ImageFromBatch keeps `length` from `batch_index`."""
+    saves = [save_node] if save_node else nodes_of(prompt, "SaveVideo")
+    if len(saves) != 1:
+        raise WorkflowError(f"expected one SaveVideo node, found {len(saves)}")
+    video = prompt[saves[0]]["inputs"]["video"]
+    create = prompt[video[0]]
+    if create["class_type"] != "CreateVideo":
+        raise WorkflowError(f"SaveVideo {saves[0]} is not fed by CreateVideo")
+    return _Frames(prompt).images(create["inputs"]["images"])

@@ -1,0 +1,116 @@
+"""A prompt's progress from ComfyUI's websocket events, and its bar (tqdm).
+
+`NodeProgress` turns events (execution_cached, executing, progress, executed) into a fraction of
+the prompt's nodes done plus the running node and its sampler step; no I/O. `ProgressBar` draws
+it with tqdm on the stream the caller passes: redrawn in place on a terminal, one line per node
+and sampler step in a log (tqdm's own formatter, so both read alike).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+BAR_FORMAT = "[wan22] [{bar:24}] {percentage:3.0f}% {desc}{elapsed}"  # desc: "node 5 KSampler 2/4 "
+BAR_CHARS = "-#"  # tqdm's `ascii` charset: empty, full
+SCALE = 1000  # the bar counts thousandths of the prompt
+
+
+@dataclass
+class NodeProgress:
+    """Which of the prompt's nodes are done or cached, which runs now, and its sampler step."""
+
+    prompt: Mapping[str, Any]
+    done: set[str] = field(default_factory=set)
+    cached: set[str] = field(default_factory=set)
+    current: str | None = None
+    step: tuple[int, int] | None = None
+
+    @property
+    def total(self) -> int:
+        """Nodes that really run (cached ones do not count)."""
+        return max(1, len(self.prompt) - len(self.cached))
+
+    def fraction(self) -> float:
+        """0..1: nodes done, plus the running node's share of its sampler steps."""
+        n = len(self.done - self.cached)
+        part = self.step[0] / self.step[1] if self.step and self.step[1] else 0.0
+        return min(1.0, (n + (part if self.current and self.current not in self.done else 0.0)) / self.total)
+
+    def label(self) -> str:
+        """'node <id> <class_type> [<step>/<steps>]' of the running node ('' between nodes)."""
+        if not self.current:
+            return ""
+        ctype = (self.prompt.get(self.current) or {}).get("class_type", "?")
+        text = f"node {self.current} {ctype}"
+        return text + (f" {self.step[0]}/{self.step[1]}" if self.step else "")
+
+    def event(self, msg: Mapping[str, Any]) -> None:
+        """Take one websocket event ({"type", "data"}); unknown types change nothing."""
+        kind, data = msg.get("type"), msg.get("data") or {}
+        if kind == "execution_cached":
+            self.cached |= {str(n) for n in data.get("nodes", [])}
+            self.done |= self.cached
+        elif kind == "executing":
+            node = data.get("node")
+            if self.current and self.current != node:
+                self.done.add(self.current)
+            self.current = str(node) if node is not None else None
+            self.step = None
+        elif kind == "progress":
+            self.step = (int(data.get("value", 0)), int(data.get("max", 0)))
+            if data.get("node") is not None:
+                self.current = str(data["node"])
+        elif kind == "executed" and data.get("node") is not None:
+            self.done.add(str(data["node"]))
+
+    def finish(self) -> None:
+        """Every node done."""
+        self.done = set(self.prompt)
+        self.current = None
+
+
+class ProgressBar:
+    """A NodeProgress drawn with tqdm on `stream` (a terminal: in place; a log: one line per change)."""
+
+    def __init__(self, prompt: Mapping[str, Any], stream: TextIO) -> None:
+        self.state = NodeProgress(prompt)
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.started = time.monotonic()
+        self._last_key = ""
+        self._bar = tqdm(total=SCALE, file=stream, bar_format=BAR_FORMAT, ascii=BAR_CHARS, disable=not self.tty,
+                         leave=True, mininterval=0.2)
+
+    def event(self, msg: Mapping[str, Any]) -> None:
+        """Take one websocket event and redraw."""
+        self.state.event(msg)
+        self._draw()
+
+    def finish(self) -> None:
+        """Draw 100% and end the bar's line."""
+        self.state.finish()
+        self._last_key = ""  # the 100% line is always drawn
+        self._draw()
+        self._bar.close()
+
+    def _draw(self) -> None:
+        n = round(self.state.fraction() * SCALE)
+        label = self.state.label()
+        if self.tty:
+            self._bar.n = n
+            self._bar.set_description_str(label + " " if label else "", refresh=False)
+            self._bar.refresh()
+            return
+        key = f"{self.state.current}|{self.state.step}"
+        if key == self._last_key:
+            return
+        self._last_key = key
+        line = tqdm.format_meter(n, SCALE, time.monotonic() - self.started, bar_format=BAR_FORMAT, ascii=BAR_CHARS,
+                                 prefix=label + " " if label else "")
+        self.stream.write(line + "\n")
+        self.stream.flush()

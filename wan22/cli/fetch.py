@@ -1,0 +1,111 @@
+"""`python -m wan22 fetch`: argv -> the volume wing's fetch; prints the plan, progress and verdict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .inventory import folder_args
+
+
+def _wanted(workflows: list[str]) -> tuple[dict[str, tuple[str, ...]], set[str], str]:
+    """Workflow ids and workflow files -> (label -> roles it needs, roles to inventory, usage error)."""
+    from ..plan.routing import WORKFLOW_IDS
+    from ..volume.fetch_plan import required_roles, workflow_file_roles
+    from ..volume.inventory import preset_roles
+
+    wanted: dict[str, tuple[str, ...]] = {}
+    roles: set[str] = set()
+    for w in workflows:
+        if w in WORKFLOW_IDS:
+            wanted[w] = required_roles(w)
+            roles |= set(preset_roles(w))
+            continue
+        if not w.lower().endswith(".json"):
+            return {}, set(), f"--workflow {w!r} is not a workflow id ({', '.join(WORKFLOW_IDS)}) nor a .json file"
+        try:
+            found, _others = workflow_file_roles(w)
+        except (OSError, ValueError) as e:
+            return {}, set(), f"--workflow {w}: cannot read it as a workflow JSON ({e})"
+        if not found:
+            return {}, set(), f"--workflow {w}: it names no Wan 2.2 file of the catalog, so fetch has nothing to get for it"
+        wanted[w] = tuple(found)
+        roles |= set(found)
+    return wanted, roles, ""
+
+
+def cmd_fetch(a: argparse.Namespace) -> int:
+    """Exit 0: every requested workflow is ready afterwards; 1: not (or refused); 2: bad usage."""
+    from ..plan.routing import WORKFLOW_IDS
+    from ..volume.fetch import FetchOptions, fetch
+    from ..volume.roots import resolve
+
+    def usage(msg: str) -> int:
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+    wanted, roles, err = _wanted(a.workflow or list(WORKFLOW_IDS))
+    if err:
+        return usage(err)
+    if a.to and not (a.root or a.extra_model_paths or a.comfyui):
+        if not os.path.isdir(a.to):
+            return usage(f"--to {a.to}: no such folder (create it first: fetch never guesses a volume path)")
+        a.root = [a.to]
+    where, err = folder_args(a)
+    if err:
+        return usage(err)
+    mirror = a.mirror or os.environ.get("WAN22_MIRROR") or None
+    if mirror and not mirror.startswith(("http://", "https://")):
+        return usage(f"--mirror {mirror!r}: must be an http:// or https:// URL serving <URL>/<folder key>/<file name>")
+    if a.jobs < 1:
+        return usage("--jobs must be at least 1")
+    opts = FetchOptions(wanted, roles, to=a.to, roots=list(where.get("roots") or []), mirror=mirror,
+                        dry_run=a.dry_run, jobs=a.jobs, bars=not a.json)
+    out = sys.stderr if a.json else sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    outcome = fetch(lambda: resolve(**where), opts, say)
+    if a.json:
+        print(json.dumps(outcome.as_dict(), indent=2))
+    else:
+        print()
+        print(outcome.after.summary_line())
+        for label, v in outcome.verdict(outcome.after).items():
+            why = ", ".join(f"{b['name']} ({b['status']})" for b in v["blocking"])
+            print(f"{'READY' if v['ready'] else 'NOT READY'}: {label}" + (f": {why}" if why else ""))
+        if a.dry_run:
+            print("(dry run: nothing was written)")
+    return 0 if outcome.ready() else 1
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("fetch", help="download exactly the files a workflow lacks: resumable, verified, never "
+                                     "over an existing file",
+                       description="Plans from the inventory (only files that block the requested workflows), checks "
+                                   "free space, then downloads each into <name>.part next to its target, resumes after "
+                                   "an interruption, verifies size, header and sha256 (when published) and renames it "
+                                   "into place. Never overwrites or deletes a file. Exit 0: the workflows are ready "
+                                   "afterwards; 1: not; 2: bad usage.")
+    s.add_argument("--workflow", action="append", metavar="ID|FILE.json",
+                   help="what to make ready (repeatable): a workflow id (i2v, i2v_fast, t2v, s2v, animate, ...) or a "
+                        "workflow JSON naming catalog files; default: every workflow")
+    s.add_argument("--root", action="append", metavar="DIR",
+                   help="a models folder laid out like ComfyUI/models: diffusion_models/, vae/, loras/... (repeatable)")
+    s.add_argument("--extra-model-paths", action="append", metavar="YAML",
+                   help="an extra_model_paths.yaml, read exactly as ComfyUI reads it (repeatable, in ComfyUI's order)")
+    s.add_argument("--comfyui", metavar="DIR", help="a ComfyUI folder: its models/ and its extra_model_paths.yaml")
+    s.add_argument("--to", metavar="DIR",
+                   help="put files in DIR/<folder key>/ (default: the first --root, else the folder the inventory "
+                        "names for each file)")
+    s.add_argument("--mirror", metavar="URL",
+                   help="fetch every file from URL/<folder key>/<file name> instead of its catalog URL "
+                        "(default: $WAN22_MIRROR)")
+    s.add_argument("--dry-run", action="store_true", help="print the plan and the free-space check; write nothing")
+    s.add_argument("--jobs", type=int, default=2, metavar="N", help="files transferred at once (default 2)")
+    s.add_argument("--json", action="store_true",
+                   help="print one JSON object (plan, space, per-file results, verdict); the text goes to stderr")
+    s.set_defaults(func=cmd_fetch)

@@ -1,0 +1,177 @@
+"""The router's presets: one `Preset` per (mode, preset), read from `wan22/data/presets.json`.
+
+The table is data, not code: each row names its fields (no positional arguments to count), and
+the loader checks every row (known fields, types, catalog roles, one row per key) so a bad edit
+fails at import with the file, the row and the field. Everything else about a mode that is a fact
+of the model (the MoE boundary, which LoRAs are 4-step Lightning LoRAs) stays here in Python.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ..catalog import BY_ROLE
+from ..errors import PlanError
+
+MODES = ("i2v", "t2v", "s2v", "animate")
+PRESETS = ("quality", "fast", "fast_480p")
+
+# MoE boundaries of the official configs (wan/configs/wan_{i2v,t2v}_A14B.py).
+BOUNDARY = {"i2v": 0.900, "t2v": 0.875}
+
+# The 4-step Lightning LoRAs are distilled for exactly these settings.
+LIGHTNING_ROLES = ("lora_i2v_high", "lora_i2v_low", "lora_t2v_high", "lora_t2v_low")
+
+PRESETS_FILE = Path(__file__).resolve().parent.parent / "data" / "presets.json"
+
+
+@dataclass(frozen=True)
+class LoraUse:
+    """One LoRA of a preset: its catalog role and strength."""
+
+    role: str
+    strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One row of presets.json."""
+
+    mode: str
+    preset: str
+    experts: tuple[str, ...]  # one role (single model) or (high, low)
+    loras: tuple[tuple[LoraUse, ...], ...]  # per expert, in application order
+    steps: int
+    cfg: float
+    sampler: str
+    scheduler: str
+    shift: float
+    summary: str
+    source: str
+    distill: bool = False  # step/cfg-distilled LoRAs: cfg must be 1
+    allowed_steps: tuple[int, int] | None = None  # inclusive range when distilled
+    optional: tuple[str, ...] = ()  # roles used when present, not required
+
+    @property
+    def workflow_id(self) -> str:
+        return self.mode if self.preset == "quality" else f"{self.mode}_{self.preset}"
+
+    @property
+    def required_roles(self) -> tuple[str, ...]:
+        roles: list[str] = list(self.experts)
+        for stage in self.loras:
+            roles += [u.role for u in stage if u.role not in self.optional]
+        roles += ["text_encoder", "vae"]
+        if self.mode == "s2v":
+            roles.append("audio_encoder")
+        if self.mode == "animate":
+            roles.append("clip_vision")
+        return tuple(dict.fromkeys(roles))
+
+
+# ---------------------------------------------------------------- loading presets.json
+
+_REQUIRED = {f.name for f in fields(Preset) if f.default is MISSING}  # no default: each row gives it
+_KIND = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+_SCALARS: dict[str, type] = {"mode": str, "preset": str, "steps": int, "cfg": float, "sampler": str,
+                             "scheduler": str, "shift": float, "summary": str, "source": str, "distill": bool}
+
+
+def _fail(where: str, msg: str) -> PlanError:
+    return PlanError(f"{PRESETS_FILE.name}: {where}: {msg}; fix the row (fields: see wan22/plan/presets.py Preset)")
+
+
+def _scalar(where: str, name: str, value: Any, kind: type) -> Any:
+    if isinstance(value, bool) == (kind is bool):
+        if kind is float and isinstance(value, int):
+            return float(value)  # a hand edit may write 5.0 as 5
+        if isinstance(value, kind):
+            return value
+    raise _fail(where, f"'{name}' must be {_KIND[kind]}, got {value!r}")
+
+
+def _roles(where: str, name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        raise _fail(where, f"'{name}' must be a list of catalog roles, got {value!r}")
+    unknown = [r for r in value if r not in BY_ROLE]
+    if unknown:
+        raise _fail(where, f"'{name}' names {unknown[0]!r}, which is not a catalog role (wan22/catalog.py)")
+    return tuple(value)
+
+
+def _lora(where: str, raw: Any) -> LoraUse:
+    if not isinstance(raw, dict) or "role" not in raw or set(raw) - {"role", "strength"}:
+        raise _fail(where, f"a LoRA is {{\"role\": ..., \"strength\": ...}}, got {raw!r}")
+    (role,) = _roles(where, "loras", [raw["role"]])
+    return LoraUse(role, _scalar(where, "strength", raw.get("strength", 1.0), float))
+
+
+def _row(where: str, raw: Any) -> Preset:
+    if not isinstance(raw, dict):
+        raise _fail(where, f"a row is an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {f.name for f in fields(Preset)})
+    missing = sorted(_REQUIRED - set(raw))
+    if unknown or missing:
+        raise _fail(where, f"unknown fields {unknown}" if unknown else f"missing fields {missing}")
+    values = {k: _scalar(where, k, raw[k], kind) for k, kind in _SCALARS.items() if k in raw}
+    experts = _roles(where, "experts", raw["experts"])
+    loras = raw["loras"]
+    if not isinstance(loras, list) or len(loras) != len(experts) or not all(isinstance(s, list) for s in loras):
+        raise _fail(where, f"'loras' must hold one list per expert ({len(experts)}), got {loras!r}")
+    allowed = raw.get("allowed_steps")
+    if allowed is not None and not (isinstance(allowed, list) and len(allowed) == 2
+                                    and all(isinstance(x, int) for x in allowed)):
+        raise _fail(where, f"'allowed_steps' must be [min, max], got {allowed!r}")
+    return Preset(**values, experts=experts, loras=tuple(tuple(_lora(where, u) for u in s) for s in loras),
+                  allowed_steps=(allowed[0], allowed[1]) if allowed else None,
+                  optional=_roles(where, "optional", raw.get("optional", [])))
+
+
+def load_presets(doc: Mapping[str, Any]) -> tuple[Preset, ...]:
+    """The presets of a presets.json document, each row checked; PlanError names the row and field."""
+    rows = doc.get("presets")
+    if not isinstance(rows, list):
+        raise _fail("top level", "'presets' must be a list of rows")
+    table: list[Preset] = []
+    for i, raw in enumerate(rows):
+        label = f"{raw.get('mode')}/{raw.get('preset')}" if isinstance(raw, dict) else "?"
+        p = _row(f"row {i} ({label})", raw)
+        if p.mode not in MODES or p.preset not in PRESETS:
+            raise _fail(f"row {i} ({label})", f"mode must be one of {MODES} and preset one of {PRESETS}")
+        if any((q.mode, q.preset) == (p.mode, p.preset) for q in table):
+            raise _fail(f"row {i} ({label})", "a second row for this mode and preset")
+        table.append(p)
+    return tuple(table)
+
+
+PRESET_TABLE: tuple[Preset, ...] = load_presets(json.loads(PRESETS_FILE.read_text(encoding="utf-8")))
+PRESET_BY_KEY: dict[tuple[str, str], Preset] = {(p.mode, p.preset): p for p in PRESET_TABLE}
+WORKFLOW_IDS: tuple[str, ...] = tuple(p.workflow_id for p in PRESET_TABLE)
+PRESETS_OF_MODE: dict[str, tuple[str, ...]] = {m: tuple(p.preset for p in PRESET_TABLE if p.mode == m) for m in MODES}
+# Modes that run one model (no high/low hand-off): their router has one LoRA slot, lora_high.
+SINGLE_MODEL_MODES: tuple[str, ...] = tuple(
+    m for m in MODES if all(len(p.experts) == 1 for p in PRESET_TABLE if p.mode == m))
+
+
+def get_preset(mode: str, preset: str) -> Preset:
+    """The preset row, or PlanError naming the modes or the presets of `mode` to use."""
+    if mode not in MODES:
+        raise PlanError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    p = PRESET_BY_KEY.get((mode, preset))
+    if p is None:
+        raise PlanError(
+            f"unknown preset {preset!r} for mode {mode!r}: use one of {', '.join(PRESETS_OF_MODE[mode])}"
+        )
+    return p
+
+
+def preset_for_workflow(workflow_id: str) -> Preset:
+    """The preset a workflow id ('i2v_fast', 't2v', ...) stands for."""
+    for p in PRESET_TABLE:
+        if p.workflow_id == workflow_id:
+            return p
+    raise PlanError(f"unknown workflow {workflow_id!r}: use one of {', '.join(WORKFLOW_IDS)}")

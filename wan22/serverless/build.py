@@ -1,0 +1,166 @@
+"""Typed job -> API prompt, from the pack's API twins (`example_workflows/api/wan22_<id>.json`,
+one graph per workflow in the whole product), and stock jobs' input names -> stored names.
+
+A typed job changes only what it names: the input files, prompt texts, seed, size, frame count,
+fps and the router's steps/cfg/shift. For s2v the Extend chain is cut or grown to the audio's
+chunk plan (`wan22.audio.frames.frame_plan`): one WanSoundImageToVideo, then one
+WanSoundImageToVideoExtend + sampler + LatentConcat per further chunk, as the twin wires its one.
+
+`precomputed` (the worker's WAN22_PRECOMPUTED_CONDITIONING test/demo switch) swaps each
+CLIPTextEncode for the demo volume's precomputed conditioning, since the umT5 stand-in takes
+~30-60 s per encode on a CPU and returns NaN.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..api.edits import positive_text_nodes, set_seed, use_precomputed_conditioning
+from ..api.widgets import FILE_INPUTS, is_link, nodes_of
+from ..audio.frames import DEFAULT_CHUNK, S2V_AUDIO_FPS, frame_plan
+from ..errors import WorkflowError
+from .jobs import StockJob, TypedJob
+
+JSON = dict[str, Any]
+TWINS = Path(__file__).resolve().parents[2] / "example_workflows" / "api"
+SIZE_NODES = ("WanImageToVideo", "WanSoundImageToVideo", "WanAnimateToVideo", "EmptyHunyuanLatentVideo")
+MEDIA_LOADERS = {"image": "LoadImage", "audio": "LoadAudio", "video": "LoadVideo"}
+
+
+def twin_path(workflow_id: str, root: Path = TWINS) -> Path:
+    """The API twin of a workflow id: `i2v` -> wan22_i2v_quality.json, `i2v_fast` -> wan22_i2v_fast.json."""
+    stem = f"{workflow_id}_quality" if "_" not in workflow_id else workflow_id
+    return root / f"wan22_{stem}.json"
+
+
+def load_twin(workflow_id: str, root: Path = TWINS) -> JSON:
+    path = twin_path(workflow_id, root)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WorkflowError(f"the worker has no API twin for '{workflow_id}' ({path} is missing): reinstall the pack "
+                            "with its example_workflows/ folder") from None
+    if not isinstance(data, dict):
+        raise WorkflowError(f"{path}: not an API prompt")
+    return data
+
+
+def _only(prompt: Mapping[str, Any], class_type: str) -> str:
+    ids = nodes_of(prompt, class_type)
+    if len(ids) != 1:
+        raise WorkflowError(f"the API twin has {len(ids)} {class_type} nodes, the worker expects one")
+    return ids[0]
+
+
+def _set(prompt: JSON, nid: str, name: str, value: Any) -> None:
+    ins = prompt[nid].setdefault("inputs", {})
+    if not is_link(ins.get(name)):
+        ins[name] = value
+
+
+def _texts(prompt: JSON, job: TypedJob) -> None:
+    pos = set(positive_text_nodes(prompt))
+    for nid in nodes_of(prompt, "CLIPTextEncode"):
+        value = job.prompt if nid in pos else job.negative_prompt
+        if value is not None:
+            prompt[nid]["inputs"]["text"] = value
+
+
+def _sizes(prompt: JSON, job: TypedJob) -> None:
+    for ct in SIZE_NODES:
+        for nid in nodes_of(prompt, ct):
+            for key in ("width", "height"):
+                value = getattr(job, key)
+                if value is not None:
+                    _set(prompt, nid, key, value)
+            if job.frames is not None and job.mode != "s2v":
+                _set(prompt, nid, "length", job.frames)
+    if job.fps is not None:
+        for nid in nodes_of(prompt, "CreateVideo"):
+            _set(prompt, nid, "fps", float(job.fps))
+
+
+def _consumer(prompt: Mapping[str, Any], src: str, input_name: str, class_type: str) -> str:
+    for nid in nodes_of(prompt, class_type):
+        v = prompt[nid]["inputs"].get(input_name)
+        if is_link(v) and v[0] == src:
+            return nid
+    raise WorkflowError(f"the s2v twin has no {class_type} reading node {src}'s {input_name}")
+
+
+def s2v_chain(prompt: JSON, frames: int, chunk: int = DEFAULT_CHUNK) -> list[int]:
+    """Make the twin's S2V chain match `frames` in chunks of `chunk`; returns the step lengths."""
+    plan = frame_plan(0.0, S2V_AUDIO_FPS, chunk, frames=frames)
+    first = _only(prompt, "WanSoundImageToVideo")
+    ext = _only(prompt, "WanSoundImageToVideoExtend")
+    k1 = _consumer(prompt, first, "latent_image", "Wan22MoESampler")
+    k2 = _consumer(prompt, ext, "latent_image", "Wan22MoESampler")
+    cat = _consumer(prompt, k2, "samples2", "LatentConcat")
+    decode = _consumer(prompt, cat, "samples", "VAEDecode")
+    templates = {n: prompt.pop(n) for n in (ext, k2, cat)}
+    prompt[first]["inputs"]["length"] = plan.steps[0].length
+    cur = k1
+    for step in plan.steps[1:]:
+        e, k, c = f"{ext}_{step.index}", f"{k2}_{step.index}", f"{cat}_{step.index}"
+        prompt[e] = copy.deepcopy(templates[ext])
+        prompt[e]["inputs"].update(length=step.length, video_latent=[cur, 0])
+        prompt[k] = copy.deepcopy(templates[k2])
+        prompt[k]["inputs"].update(positive=[e, 0], negative=[e, 1], latent_image=[e, 2])
+        prompt[c] = copy.deepcopy(templates[cat])
+        prompt[c]["inputs"].update(samples1=[cur, 0], samples2=[k, 0])
+        cur = c
+    prompt[decode]["inputs"]["samples"] = [cur, 0]
+    for nid in nodes_of(prompt, "Wan22S2VAudioPrep"):  # the audio the video hears: exactly its frames
+        prompt[nid]["inputs"].update(start_seconds=0.0, max_seconds=round(plan.frames / S2V_AUDIO_FPS, 6),
+                                     chunk_length=chunk)
+    return [s.length for s in plan.steps]
+
+
+def typed_prompt(job: TypedJob, names: Mapping[str, str], precomputed: bool = False, root: Path = TWINS) -> JSON:
+    """The API prompt for a typed job; `names` maps image/audio/video to their stored names."""
+    prompt = load_twin(job.workflow, root)
+    for key, name in names.items():
+        for nid in nodes_of(prompt, MEDIA_LOADERS[key]):
+            prompt[nid]["inputs"][FILE_INPUTS[MEDIA_LOADERS[key]]] = name
+    _texts(prompt, job)
+    _sizes(prompt, job)
+    set_seed(prompt, job.seed)
+    for nid in nodes_of(prompt, "Wan22ModeRouter"):
+        prompt[nid]["inputs"].update(job.router)
+    if job.mode == "s2v" and job.frames is not None:
+        s2v_chain(prompt, job.frames)
+    return use_precomputed_conditioning(prompt) if precomputed else prompt
+
+
+def twin_defaults(job: TypedJob, root: Path = TWINS) -> dict[str, Any]:
+    """width/height/frames/fps the twin runs with where the job leaves them out (for the output)."""
+    prompt = load_twin(job.workflow, root)
+    out: dict[str, Any] = {}
+    for ct in SIZE_NODES:
+        for nid in nodes_of(prompt, ct):
+            ins = prompt[nid]["inputs"]
+            out.setdefault("width", ins.get("width"))
+            out.setdefault("height", ins.get("height"))
+            out.setdefault("frames", ins.get("length"))
+    for nid in nodes_of(prompt, "CreateVideo"):
+        fps = prompt[nid]["inputs"].get("fps")
+        out.setdefault("fps", fps if not is_link(fps) else S2V_AUDIO_FPS)
+    return out
+
+
+def stock_prompt(job: StockJob, stored: Mapping[str, str]) -> JSON:
+    """The stock job's prompt with every input that names an uploaded file pointed at its stored
+    (content-hash) name."""
+    prompt = copy.deepcopy(job.prompt)
+    for node in prompt.values():
+        ins = node.get("inputs")
+        if not isinstance(ins, dict):
+            continue
+        for key, value in list(ins.items()):
+            if isinstance(value, str) and value in stored:
+                ins[key] = stored[value]
+    return prompt
