@@ -232,6 +232,57 @@ def one_run(comfy: Path, base: Path, yaml: Path, variant: str, mode: str, cold: 
     return t
 
 
+# ---------------------------------------------------------------- loader only: ComfyUI's file reading alone
+
+def loader_child(comfy: str, prefetch: bool, paths: list[str]) -> None:
+    """In a fresh process: comfy.utils.load_torch_file on each file in load order, each tensor
+    copied out (as load_state_dict copies it), with or without the prefetcher running alongside."""
+    sys.path.insert(0, comfy)
+    import comfy.cli_args
+
+    comfy.cli_args.args.cpu = True
+    import comfy.utils
+
+    from wan22.volume.prefetch import start_prefetch
+
+    t0 = time.perf_counter()
+    job = start_prefetch(paths) if prefetch else None
+    per = []
+    for p in paths:
+        t = time.perf_counter()
+        sd = comfy.utils.load_torch_file(p, safe_load=True)
+        for v in sd.values():
+            v.clone()
+        del sd
+        per.append(round(time.perf_counter() - t, 2))
+    total = time.perf_counter() - t0
+    print(json.dumps({"seconds": round(total, 2), "per_file_s": per,
+                      "prefetch": job.wait().summary_line() if job else ""}))
+
+
+def loader_phase(comfy: Path, mnt: Path, sizes: dict[str, int], runs: int) -> dict[str, Any]:
+    import subprocess
+
+    paths = [str(mnt / BY_ROLE[r].folder / BY_ROLE[r].name) for r in ("vae", "i2v_high", "i2v_low")]
+    rows: dict[str, list[float]] = {"native": [], "prefetch": []}
+    for i in range(runs):
+        for variant in (["native", "prefetch"] if i % 2 == 0 else ["prefetch", "native"]):
+            slowfs.drop_caches()
+            out = subprocess.run([sys.executable, __file__, "--loader-child", str(comfy), variant, *paths],
+                                 capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            r = json.loads(out)
+            rows[variant].append(r["seconds"])
+            print(f"   loader only, run {i + 1} {variant:<8}: {r['seconds']:6.1f} s {r['per_file_s']}"
+                  + (f"\n        {r['prefetch']}" if r["prefetch"] else ""), flush=True)
+    mb = sum(sizes[BY_ROLE[r].name] for r in ("vae", "i2v_high", "i2v_low")) / 1e6
+    n, p = statistics.median(rows["native"]), statistics.median(rows["prefetch"])
+    res = {"native_s": n, "prefetch_s": p, "ratio": round(p / n, 3), "mb": round(mb), "runs": rows,
+           "native_mbps": round(mb / n, 1), "prefetch_mbps": round(mb / p, 1)}
+    print(f"loader only (comfy.utils.load_torch_file + copy, {mb:.0f} MB, page cache dropped): native {n:.1f} s "
+          f"({mb / n:.0f} MB/s), with the prefetcher {p:.1f} s ({mb / p:.0f} MB/s) -> ratio {res['ratio']:.3f}", flush=True)
+    return res
+
+
 # ---------------------------------------------------------------- the benchmark
 
 def median(rows: list[dict[str, Any]], key: str) -> float:
@@ -261,7 +312,23 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]], mode: str) ->
     return s
 
 
+def report_summary(summary: dict[str, dict[str, Any]]) -> None:
+    for m, s in summary.items():
+        print(f"\n[{m}] cold: native {s['native_cold_s']:.1f} s, ours {s['ours_cold_s']:.1f} s -> ratio {s['cold_ratio']:.3f} "
+              f"(target <= 0.5); first step {s['first_step_cold_ratio']:.3f}\n"
+              f"[{m}] warm: native {s['native_warm_s']:.1f} s, ours {s['ours_warm_s']:.1f} s -> ratio {s['warm_ratio']:.3f}\n"
+              f"[{m}] peak RSS: native {max(s['native_cold_rss_peak_mb'], s['native_warm_rss_peak_mb'])} MB, "
+              f"ours {max(s['ours_cold_rss_peak_mb'], s['ours_warm_rss_peak_mb'])} MB -> ratio {s['ram_ratio']:.3f}")
+        for k in s:
+            if k.endswith("_cold_ratio") and k not in ("cold_ratio", "first_step_cold_ratio"):
+                v = k[: -len("_cold_ratio")]
+                print(f"[{m}] {v}: cold {s[v + '_cold_s']:.1f} s -> ratio to native {s[k]:.3f}, peak RSS {s[v + '_rss_peak_mb']} MB")
+
+
 def main() -> int:
+    if len(sys.argv) > 3 and sys.argv[1] == "--loader-child":
+        loader_child(sys.argv[2], sys.argv[3] == "prefetch", sys.argv[4:])
+        return 0
     ap = argparse.ArgumentParser(description="cold start on an emulated network volume, ours vs native")
     ap.add_argument("--quick", action="store_true",
                     help="3 runs, 1 block, quality preset at 2 steps, default loading only (about 10 minutes on a quiet 2-core machine)")
@@ -272,6 +339,8 @@ def main() -> int:
     ap.add_argument("--modes", default=None, help="comma list of default,disable-mmap (default both; --quick default)")
     ap.add_argument("--latency-ms", type=float, default=slowfs.DEFAULT_LATENCY_MS)
     ap.add_argument("--bandwidth-mbs", type=float, default=slowfs.DEFAULT_BANDWIDTH_MBS)
+    ap.add_argument("--phases", default="loader,server",
+                    help="loader: ComfyUI's file loading alone, in-process; server: the prompts end to end")
     ap.add_argument("--extra", default="", help="extra cold-only variants: native_prefetch, ours_cache (comma list)")
     ap.add_argument("--volume-dir", default=None, help="where the bench volume is written (reused); default a temp dir")
     ap.add_argument("--json", default=str(REPO / "bench" / "results" / "cold_start.json"))
@@ -306,8 +375,12 @@ def main() -> int:
     print(f"emulated volume: {settings.latency_ms} ms per request, {settings.bandwidth_mbs} MB/s cap; "
           f"{runs} runs per variant and cache state; modes {', '.join(modes)}; i2v {preset}, {steps} steps, "
           f"{W['width']}x{W['height']}x{W['length']}; load average now {os.getloadavg()[0]:.1f}", flush=True)
+    phases = a.phases.split(",")
+    loader: dict[str, Any] = {}
     with slowfs.mounted(vol, mnt, settings, stats_path=stats, log_path=str(tmp / "slowfs.log")):
-        for mode in modes:
+        if "loader" in phases:
+            loader = loader_phase(comfy, mnt, sizes, runs)
+        for mode in modes if "server" in phases else []:
             res: dict[str, list[dict[str, Any]]] = {f"{v}_{c}": [] for v in ("native", "ours") for c in ("cold", "warm")}
             extras = [x for x in a.extra.split(",") if x]
             res.update({f"{x}_cold": [] for x in extras})
@@ -327,31 +400,25 @@ def main() -> int:
                               f"{row['volume_requests']} requests, load avg {row['load_avg_1m']}" + (f"\n        {row['prefetch']}" if "prefetch" in row else ""),
                               flush=True)
             results[mode] = res
-    summary = {m: summarize(results, m) for m in modes}
-    for m, s in summary.items():
-        print(f"\n[{m}] cold: native {s['native_cold_s']:.1f} s, ours {s['ours_cold_s']:.1f} s -> ratio {s['cold_ratio']:.3f} "
-              f"(target <= 0.5); first step {s['first_step_cold_ratio']:.3f}\n"
-              f"[{m}] warm: native {s['native_warm_s']:.1f} s, ours {s['ours_warm_s']:.1f} s -> ratio {s['warm_ratio']:.3f}\n"
-              f"[{m}] peak RSS: native {max(s['native_cold_rss_peak_mb'], s['native_warm_rss_peak_mb'])} MB, "
-              f"ours {max(s['ours_cold_rss_peak_mb'], s['ours_warm_rss_peak_mb'])} MB -> ratio {s['ram_ratio']:.3f}")
-        for k in s:
-            if k.endswith("_cold_ratio") and k not in ("cold_ratio", "first_step_cold_ratio"):
-                v = k[: -len("_cold_ratio")]
-                print(f"[{m}] {v}: cold {s[v + '_cold_s']:.1f} s -> ratio to native {s[k]:.3f}, peak RSS {s[v + '_rss_peak_mb']} MB")
-    main_s = summary[modes[0]]
-    out = {"cold_ratio": main_s["cold_ratio"], "warm_ratio": main_s["warm_ratio"], "ram_ratio": main_s["ram_ratio"],
-           "native_cold_s": main_s["native_cold_s"], "ours_cold_s": main_s["ours_cold_s"],
-           "native_warm_s": main_s["native_warm_s"], "ours_warm_s": main_s["ours_warm_s"],
-           "first_step_cold_ratio": main_s["first_step_cold_ratio"], "loading": modes[0],
-           "emulator": settings.as_dict(), "runs": runs, "quick": a.quick, "blocks": blocks,
-           "volume_mb": round(total_mb), "preset": preset, "steps": steps,
-           "load_avg_1m_median": statistics.median(r["load_avg_1m"] for m in results.values() for rows in m.values() for r in rows),
-           "video": f"{W['width']}x{W['height']}x{W['length']}",
-           "machine": f"{platform.machine()} {os.cpu_count()} CPU, no GPU", "modes": summary}
+    summary = {m: summarize(results, m) for m in results}
+    report_summary(summary)
+    out: dict[str, Any] = {}
+    if summary:
+        main_s = summary[modes[0]]
+        out = {k: main_s[k] for k in ("cold_ratio", "warm_ratio", "ram_ratio", "native_cold_s", "ours_cold_s",
+                                      "native_warm_s", "ours_warm_s", "first_step_cold_ratio")}
+        out["loading"] = modes[0]
+        out["load_avg_1m_median"] = statistics.median(r["load_avg_1m"] for m in results.values() for rows in m.values() for r in rows)
+    out.update({"emulator": settings.as_dict(), "runs": runs, "quick": a.quick, "blocks": blocks,
+                "volume_mb": round(total_mb), "preset": preset, "steps": steps,
+                "video": f"{W['width']}x{W['height']}x{W['length']}",
+                "machine": f"{platform.machine()} {os.cpu_count()} CPU, no GPU", "modes": summary})
+    if loader:
+        out["loader_only"] = {k: v for k, v in loader.items() if k != "runs"}
     path = Path(a.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     out["wall_s"] = round(time.time() - T0)
-    path.write_text(json.dumps({**out, "runs_detail": results}, indent=2))
+    path.write_text(json.dumps({**out, "runs_detail": results, "loader_runs": loader.get("runs")}, indent=2))
     print(f"results: {path}")
     print(json.dumps(out, separators=(",", ":")))
     return 0

@@ -1,65 +1,50 @@
 #!/usr/bin/env bash
-# Entry point of the Wan 2.2 worker image (deploy/Dockerfile): first say what the network volume
-# holds, then hand over to the stock worker start script unchanged.
+# Entry point of the Wan 2.2 worker image (deploy/Dockerfile): say whether the network volume is
+# there, then exec the pack's RunPod worker, which starts ComfyUI as its child, runs the volume
+# inventory (one readiness table in the first log lines), and serves jobs through the runpod SDK.
 #
-# The first log lines of every worker are the Wan 2.2 volume inventory, so a worker whose volume
-# is missing, laid out wrong, or lacks a file says so before the first job fails on it. The
-# inventory only reads directory listings and file headers, never blocks the worker (time limit)
-# and never fails it: whatever it finds, the stock worker starts.
+#   python -m wan22 worker [SDK flags: this script's arguments] --start-comfyui $COMFYUI_DIR -- <ComfyUI args>
+#
+# Arguments given to the container go to the worker (the runpod SDK's own flags, e.g.
+# --rp_serve_api --rp_api_host 0.0.0.0 for a local test of the image).
 #
 # Environment (all optional):
-#   WAN22_WORKFLOWS          workflow ids to judge, e.g. "i2v i2v_fast s2v" (default: all)
-#   WAN22_INVENTORY=0        skip the inventory
-#   WAN22_INVENTORY_TIMEOUT  seconds (default 120)
-#   WAN22_COMFY_ARGS         extra ComfyUI arguments, e.g. "--disable-dynamic-vram --disable-mmap"
-#                            (letters, digits, spaces and . _ = / - only; see docs/deploy.md)
-#   COMFYUI_DIR, WAN22_PACK_DIR, WAN22_VOLUME, WAN22_WORKER_START, WAN22_PYTHON: paths, for tests
+#   WAN22_COMFY_ARGS   extra ComfyUI arguments, e.g. "--disable-dynamic-vram --disable-mmap"
+#                      (letters, digits, spaces and . _ = / - only; see docs/deploy.md)
+#   the worker's own: COMFY_URL, WAN22_JOB_TIMEOUT, WAN22_MAX_FRAMES, WAN22_MAX_SIDE, WAN22_MAX_PAYLOAD,
+#                      WAN22_MAX_FILE, WAN22_HANG_TIMEOUT, BUCKET_ENDPOINT_URL... (docs/deploy.md)
+#   COMFYUI_DIR, WAN22_PACK_DIR, WAN22_VOLUME, WAN22_PYTHON: paths, for tests
 set -u
 
 COMFYUI_DIR="${COMFYUI_DIR:-/comfyui}"
 WAN22_PACK_DIR="${WAN22_PACK_DIR:-$COMFYUI_DIR/custom_nodes/ComfyUI-Wan22}"
 WAN22_VOLUME="${WAN22_VOLUME:-/runpod-volume}"
-WORKER_START="${WAN22_WORKER_START:-/start.sh}"
 PYTHON="${WAN22_PYTHON:-python}"
 
 log() { printf 'wan22-worker: %s\n' "$*"; }
 
-if [ "${WAN22_INVENTORY:-1}" != "0" ]; then
-  if [ ! -d "$WAN22_VOLUME" ]; then
-    log "NO NETWORK VOLUME at $WAN22_VOLUME: attach one in the endpoint settings (Advanced > Select Network Volume). Every Wan 2.2 workflow will fail with 'not found'."
-  elif [ ! -d "$WAN22_VOLUME/models" ]; then
-    log "the network volume has no models/ folder: put the weights in $WAN22_VOLUME/models/<folder>/ (diffusion_models, text_encoders, vae, clip_vision, audio_encoders, loras)."
-  fi
-  args=(--comfyui "$COMFYUI_DIR")
-  for w in ${WAN22_WORKFLOWS:-}; do
-    args+=(--workflow "$w")
-  done
-  limit="${WAN22_INVENTORY_TIMEOUT:-120}"
-  report="$(cd "$WAN22_PACK_DIR" && timeout "$limit" "$PYTHON" -m wan22 inventory "${args[@]}" 2>&1)"
-  rc=$?
-  case "$rc" in
-    0) log "volume inventory: every checked Wan 2.2 workflow is ready" ;;
-    1) log "WARNING: volume inventory: some Wan 2.2 workflows are NOT READY (details below); the worker starts anyway" ;;
-    124) log "WARNING: volume inventory timed out after ${limit}s (slow or hung network volume?); the worker starts anyway" ;;
-    *) log "WARNING: volume inventory could not run (exit $rc, output below); the worker starts anyway" ;;
-  esac
-  if [ -n "$report" ]; then
-    printf '%s\n' "$report"
-  fi
+if [ ! -d "$WAN22_VOLUME" ]; then
+  log "NO NETWORK VOLUME at $WAN22_VOLUME: attach one in the endpoint settings (Advanced > Select Network Volume). Every Wan 2.2 workflow will be refused as not ready."
+elif [ ! -d "$WAN22_VOLUME/models" ]; then
+  log "the network volume has no models/ folder: put the weights in $WAN22_VOLUME/models/<folder>/ (diffusion_models, text_encoders, vae, clip_vision, audio_encoders, loras)."
 fi
 
+comfy_args=(--disable-auto-launch --disable-metadata --log-stdout)
 if [ -n "${WAN22_COMFY_ARGS:-}" ]; then
-  if ! printf '%s' "$WAN22_COMFY_ARGS" | grep -Eq '^[A-Za-z0-9 ._=/-]+$'; then
-    log "WARNING: WAN22_COMFY_ARGS ignored: only letters, digits, spaces and . _ = / - are allowed"
-  elif ! grep -qF "$COMFYUI_DIR/main.py" "$WORKER_START"; then
-    log "WARNING: WAN22_COMFY_ARGS ignored: $WORKER_START does not start $COMFYUI_DIR/main.py the way this script expects"
-  else
-    patched="$(mktemp /tmp/wan22-worker-start.XXXXXX)"
-    sed "s#$COMFYUI_DIR/main.py#$COMFYUI_DIR/main.py $WAN22_COMFY_ARGS#g" "$WORKER_START" > "$patched"
-    chmod +x "$patched"
+  if printf '%s' "$WAN22_COMFY_ARGS" | grep -Eq '^[A-Za-z0-9 ._=/-]+$'; then
+    read -r -a extra <<< "$WAN22_COMFY_ARGS"
+    comfy_args+=("${extra[@]}")
     log "ComfyUI starts with the extra arguments: $WAN22_COMFY_ARGS"
-    WORKER_START="$patched"
+  else
+    log "WARNING: WAN22_COMFY_ARGS ignored: only letters, digits, spaces and . _ = / - are allowed"
   fi
 fi
 
-exec "$WORKER_START" "$@"
+# tcmalloc, as the stock worker image uses it (less fragmentation with large tensors)
+tcmalloc="$(ldconfig -p 2>/dev/null | grep -Po 'libtcmalloc.so.\d' | head -n 1 || true)"
+if [ -n "$tcmalloc" ]; then
+  export LD_PRELOAD="$tcmalloc"
+fi
+
+cd "$WAN22_PACK_DIR" || { log "no pack folder at $WAN22_PACK_DIR"; exit 1; }
+exec "$PYTHON" -m wan22 worker "$@" --start-comfyui "$COMFYUI_DIR" -- "${comfy_args[@]}"

@@ -3,6 +3,7 @@
 
 import { app } from "../../scripts/app.js";
 import { getInventory } from "./lib/api.js";
+import { renderCheckWorkflow } from "./lib/check_workflow.js";
 import { ensureStyles, h } from "./lib/dom.js";
 import { renderFetchCommands } from "./lib/fetch_command.js";
 import { readyCounts, renderReport, servesNothing } from "./lib/inventory_view.js";
@@ -47,7 +48,7 @@ function renderPanel(root) {
   const body = h("div", { dataset: { wan22Body: "" } });
   const panel = h("div", { class: "wan22-panel", dataset: { wan22Panel: "" } },
     h("div", { class: "wan22-panel-head" }, h("span", { class: "wan22-title" }, "Wan 2.2 volume"), button),
-    status, body);
+    status, renderCheckWorkflow(app), body);
   button.addEventListener("click", () => refresh());
 
   const update = () => {

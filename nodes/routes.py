@@ -4,7 +4,9 @@ only at ComfyUI's configured model folders, and the plan is pure computation."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 
 from aiohttp import web
 
@@ -117,6 +119,98 @@ async def get_plan(request: web.Request) -> web.Response:
     return web.json_response(plan.as_dict())
 
 
+MAX_WORKFLOW_BYTES = 16 * 1024 * 1024  # a UI workflow with its subgraphs is a few hundred kB
+
+
+def _node_info(types: set[str]) -> dict[str, dict[str, object]]:
+    """/object_info entries of the installed node types among `types` (only those: the full
+    /object_info lists every model folder and costs far more than this check)."""
+    from comfy_api.internal import _ComfyNodeInternal
+
+    import nodes
+
+    out: dict[str, dict[str, object]] = {}
+    for t in types:
+        cls = nodes.NODE_CLASS_MAPPINGS.get(t)
+        if cls is None:
+            continue
+        if issubclass(cls, _ComfyNodeInternal):
+            out[t] = dict(cls.GET_NODE_INFO_V1())
+            continue
+        spec = cls.INPUT_TYPES()
+        out[t] = {"input": spec, "input_order": {k: list(v) for k, v in spec.items()}, "output": list(cls.RETURN_TYPES),
+                  "output_name": list(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)),
+                  "output_node": bool(getattr(cls, "OUTPUT_NODE", False)),
+                  "display_name": nodes.NODE_DISPLAY_NAME_MAPPINGS.get(t, t)}
+    return out
+
+
+def workflow_report(data: object, strict: bool = False) -> dict[str, object]:
+    """The inventory JSON of one workflow on this ComfyUI: its model references (wan22.api.refs)
+    judged on ComfyUI's configured folders (wan22.volume.workflow_check), against the node types
+    installed here; also `ready` and `nodes_at_fault` at the top level."""
+    import folder_paths
+
+    import nodes
+
+    from ..wan22.api.convert import load_prompt_file
+    from ..wan22.api.packs import manager_map_candidates
+    from ..wan22.api.refs import workflow_refs
+    from ..wan22.api.templates import template_node_types
+    from ..wan22.volume.workflow_check import check_workflows
+    from .inventory_node import comfy_folder_config
+
+    kind, wf = load_prompt_file(data)
+    types = set(template_node_types(wf)) if kind == "ui" else {str(v.get("class_type")) for v in wf.values()}
+    installed = {t for t in types if t in nodes.NODE_CLASS_MAPPINGS}
+    listings = {k: folder_paths.get_filename_list(k) for k in folder_paths.folder_names_and_paths
+                if k not in ("custom_nodes", "configs")}
+    comfy_dir = os.path.dirname(os.path.realpath(folder_paths.__file__))
+    refs = workflow_refs(wf, object_info=_node_info(installed), listings=listings,
+                         manager_maps=manager_map_candidates(comfy_dir))
+    report = check_workflows(comfy_folder_config(), {"workflow": refs}, extra_listings=listings)
+    if strict:
+        report.apply_strict()
+    body = report.as_dict(["workflow"])
+    st = report.workflows["workflow"]
+    body["ready"] = st.ready
+    body["nodes_at_fault"] = getattr(st, "nodes_at_fault", [])
+    return body
+
+
+async def post_inventory_workflow(request: web.Request) -> web.Response:
+    """POST /wan22/inventory/workflow: the inventory of the workflow in the body (UI or API format,
+    or {"workflow": ...}; at most MAX_WORKFLOW_BYTES). Takes no path: the model references are
+    looked up only in ComfyUI's configured model folders. `strict` as for GET /wan22/inventory."""
+    err = _check_params(request, {"strict"})
+    if err:
+        return _bad(err)
+    strict_raw = request.query.get("strict", "").lower()
+    if strict_raw not in BOOL_VALUES:
+        return _bad("strict must be true or false")
+    limit = f"the workflow is larger than {MAX_WORKFLOW_BYTES // (1024 * 1024)} MiB"
+    if request.content_length is not None and request.content_length > MAX_WORKFLOW_BYTES:
+        return _bad(limit, 413)
+    raw = await request.content.read(MAX_WORKFLOW_BYTES + 1)
+    if len(raw) > MAX_WORKFLOW_BYTES:
+        return _bad(limit, 413)
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        return _bad(f"the body must be a workflow as JSON (UI or API format): {e}")
+    if isinstance(data, dict) and isinstance(data.get("workflow"), dict) and "nodes" not in data:
+        data = data["workflow"]
+    try:
+        body = await asyncio.get_running_loop().run_in_executor(None, workflow_report, data, BOOL_VALUES[strict_raw])
+    except Wan22Error as e:
+        return _bad(str(e))
+    except Exception as e:  # a report must never take the server down; say what failed
+        log.exception("[wan22] workflow check failed")
+        return _bad(f"the workflow check failed: {e.__class__.__name__}: {e}", 500)
+    return web.json_response(body)
+
+
 def register(routes: web.RouteTableDef) -> None:
     routes.get("/wan22/inventory")(get_inventory)
     routes.get("/wan22/plan")(get_plan)
+    routes.post("/wan22/inventory/workflow")(post_inventory_workflow)

@@ -1,7 +1,8 @@
 """Write (or check) snapshots of every CLI surface: `--help` of the program and of each
 subcommand, and the `--json` output of the commands that print one, with machine paths
 replaced by placeholders. The snapshots in tests/fixtures/cli/ were taken from the code
-before `wan22/` was split into wings; tests/unit/test_cli_snapshots.py compares against them.
+before `wan22/` was split into wings (fetch, worker and run: when they were added);
+tests/unit/test_cli_snapshots.py compares against them.
 
     python tools/cli_snapshots.py write DIR      # snapshots of the code on sys.path
 """
@@ -15,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-SUBCOMMANDS = ("inventory", "plan", "audio-prep", "submit", "demo-volume", "sparse-volume", "demo")
+SUBCOMMANDS = ("inventory", "plan", "audio-prep", "submit", "demo-volume", "sparse-volume", "demo", "fetch", "worker", "run")
 PLAN_CASES = (
     ("i2v", "quality"), ("i2v", "fast"), ("i2v", "fast_480p"), ("t2v", "quality"), ("t2v", "fast"),
     ("s2v", "quality"), ("s2v", "fast"), ("animate", "quality"), ("animate", "fast"),

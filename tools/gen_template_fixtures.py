@@ -8,7 +8,8 @@ Starts `main.py --cpu` (COMFYUI_PATH or ~/comfy/ComfyUI) on a demo volume, with 
                                       folder key(s) per input: a combo whose options hold the probe
                                       of folder <key> lists <key>; the input specs (model lists
                                       emptied) so a UI node's widgets can be named without a server;
-                                      and the core output node types (what the executor starts from)
+                                      every core node type, the core output node types (what the
+                                      executor starts from) and this pack's node definitions
   tests/fixtures/object_info_templates.json
                                       /object_info of every node type ComfyUI's Wan 2.2 templates use
   tests/fixtures/templates_api/<name>.json   (with --graph-to-prompt, needs the browser tier)
@@ -36,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from wan22.api.templates import WAN22_TEMPLATES, load_template, template_node_types  # noqa: E402
+from wan22.demo.server import PACK_DIR_NAME  # noqa: E402
 
 LOADERS = REPO / "wan22" / "data" / "loader_nodes.json"
 OBJECT_INFO = REPO / "tests" / "fixtures" / "object_info_templates.json"
@@ -66,34 +68,53 @@ def _combo_options(spec: Any) -> list[Any] | None:
 
 def loader_table(info: dict[str, Any], keys: list[str]) -> dict[str, Any]:
     """{node type: {"folders": {input: [keys]}, "input", "input_order", "output", ...}} for every
-    node whose combo holds a probe; model option lists are emptied (they are the volume's)."""
+    core node whose combo holds a probe; model option lists are emptied (they are the volume's)."""
     probes = {PROBE.format(key=k): k for k in keys}
     nodes: dict[str, Any] = {}
     for ntype, defn in sorted(info.items()):
         folders: dict[str, list[str]] = {}
-        stripped = json.loads(json.dumps(defn))
         for section in ("required", "optional"):
-            for name, spec in (stripped.get("input", {}).get(section) or {}).items():
-                opts = _combo_options(spec)
-                if not opts:
-                    continue
-                found = [probes[o] for o in opts if isinstance(o, str) and o in probes]
-                if not found:
-                    continue
-                folders[name] = sorted(set(found))
+            for name, spec in (defn.get("input", {}).get(section) or {}).items():
+                found = sorted({probes[o] for o in _combo_options(spec) or [] if isinstance(o, str) and o in probes})
+                if found:
+                    folders[name] = found
+        if folders and not str(defn.get("python_module", "")).startswith("custom_nodes."):
+            nodes[ntype] = {"folders": folders, **_strip_models(defn)}
+    return nodes
+
+
+_MODEL_EXTS = (".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft", ".gguf")
+
+
+def _strip_models(defn: dict[str, Any]) -> dict[str, Any]:
+    """A node definition without the volume's file names in its combos (they are not facts of the node)."""
+    d = json.loads(json.dumps(defn))
+    for section in ("required", "optional"):
+        for spec in (d.get("input", {}).get(section) or {}).values():
+            opts = _combo_options(spec)
+            if opts:
                 kept = [o for o in opts if not (isinstance(o, str) and o.lower().endswith(_MODEL_EXTS))]
                 if isinstance(spec[0], list):
                     spec[0] = kept
                 else:
                     spec[1]["options"] = kept
-        if folders and not str(defn.get("python_module", "")).startswith("custom_nodes."):
-            nodes[ntype] = {"folders": folders, **{k: stripped[k] for k in
-                                                   ("input", "input_order", "output", "output_name", "output_node",
-                                                    "display_name", "python_module") if k in stripped}}
-    return nodes
+    return {k: d[k] for k in ("input", "input_order", "output", "output_name", "output_node", "display_name",
+                              "python_module") if k in d}
 
 
-_MODEL_EXTS = (".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft", ".gguf")
+def _without_probes(defn: dict[str, Any]) -> dict[str, Any]:
+    """The definition as a server without the probe files would give it."""
+    d = json.loads(json.dumps(defn))
+    for section in ("required", "optional"):
+        for spec in (d.get("input", {}).get(section) or {}).values():
+            opts = _combo_options(spec)
+            if opts:
+                kept = [o for o in opts if not (isinstance(o, str) and o.startswith("wan22probe."))]
+                if isinstance(spec[0], list):
+                    spec[0] = kept
+                else:
+                    spec[1]["options"] = kept
+    return d
 
 
 def take(comfyui: Path, work: Path) -> tuple[dict[str, Any], Any]:
@@ -126,7 +147,7 @@ def graph_to_prompt(server: Any, work: Path) -> dict[str, Any]:
         raise SystemExit(f"--graph-to-prompt: {why}")
     spec = {"url": server.url + "/", "chromium": chromium_path(), "artifacts": str(work / "artifacts"),
             "results": str(work / "results.json"),
-            "templates": [{"name": n, "workflow": load_template(n)} for n in WAN22_TEMPLATES], "check": None}
+            "templates": [{"name": n, "workflow": load_template(n)} for n in WAN22_TEMPLATES], "checks": []}
     (work / "input.json").write_text(json.dumps(spec))
     browser_dir = REPO / "tests" / "browser"
     proc = subprocess.run(["node", str(browser_dir / "drive_templates.mjs"), str(work / "input.json")], cwd=str(browser_dir),
@@ -165,11 +186,14 @@ def main(argv: list[str] | None = None) -> int:
         info, (server, keys) = take(comfyui, work)
         try:
             used = sorted({t for n in WAN22_TEMPLATES for t in template_node_types(load_template(n))} & set(info))
-            files[OBJECT_INFO] = _text({t: info[t] for t in used})
+            files[OBJECT_INFO] = _text({t: _without_probes(info[t]) for t in used})
             outputs = sorted(t for t, d in info.items() if d.get("output_node")
                              and not str(d.get("python_module", "")).startswith("custom_nodes."))
-            files[LOADERS] = _text({"comfyui": _version(comfyui), "folder_keys": keys, "output_nodes": outputs,
-                                    "nodes": loader_table(info, keys)})
+            ours = {t: _strip_models(d) for t, d in sorted(info.items())
+                    if str(d.get("python_module", "")).startswith(f"custom_nodes.{PACK_DIR_NAME}")}
+            core = sorted(t for t, d in info.items() if not str(d.get("python_module", "")).startswith("custom_nodes."))
+            files[LOADERS] = _text({"comfyui": _version(comfyui), "folder_keys": keys, "core_nodes": core,
+                                    "output_nodes": outputs, "nodes": loader_table(info, keys), "pack_nodes": ours})
             if a.graph_to_prompt:
                 for name, out in graph_to_prompt(server, work).items():
                     files[G2P_DIR / f"{name}.json"] = _text(out, sort=True)

@@ -44,7 +44,7 @@ from wan22.api.widgets import (  # noqa: E402
     widgets_values_from_names,
 )
 from wan22.catalog import BY_NAME, BY_ROLE  # noqa: E402
-from wan22.demo.inputs import EXAMPLE_AUDIO, EXAMPLE_FACE, EXAMPLE_IMAGE, EXAMPLE_POSE  # noqa: E402
+from wan22.demo.inputs import EXAMPLE_AUDIO, EXAMPLE_END_IMAGE, EXAMPLE_FACE, EXAMPLE_IMAGE, EXAMPLE_POSE  # noqa: E402
 from wan22.plan.bundle_spec import AUTO, BUNDLE_INPUTS  # noqa: E402
 from wan22.plan.routing import get_preset  # noqa: E402
 
@@ -63,6 +63,8 @@ POSITIVE = {
     "t2v": "A red fox trots through fresh snow in a birch forest at sunrise, cinematic tracking shot, shallow depth of field.",
     "s2v": "A person talks to the camera in a bright studio, natural head movement, expressive face, accurate lip sync.",
     "animate": "The character dances, following the pose video, with a consistent face, outfit and lighting.",
+    "flf2v": "The scene transforms smoothly from the first frame into the last, one continuous shot, static camera, "
+             "gentle consistent lighting.",
 }
 COL_W = 420
 GAP = 36
@@ -372,6 +374,42 @@ router computes the hand-off from the 0.900 MoE boundary.
     return g
 
 
+def wf_flf2v(info: dict[str, Any], preset: str) -> Graph:
+    # Sizes and nodes as the official template video_wan2_2_14B_flf2v (WanFirstLastFrameToVideo
+    # 640x640, 81 frames; CreateVideo 16 fps).
+    g = Graph(info, f"wan22_flf2v_{preset}", f"Wan 2.2 FLF2V · {preset}",
+              ["Models and preset", "First and last frame, prompts", "First-last frame to video", "Decode and save"])
+    g.note(0, f"""## Wan 2.2 first-last-frame to video ({preset})
+{preset_line('flf2v', preset)}
+
+Runs on the **I2V experts** you already have (no new download): the video starts on the *first frame* image and
+ends on the *last frame* image; the prompt describes the change between them.
+
+**Change:** the two images (Load Image), the positive prompt, `width`/`height`/`length` on
+*WanFirstLastFrameToVideo* (multiples of 16; length 4n+1: 81 frames = 5 s at 16 fps), the seed.
+The router hands off from the high- to the low-noise expert at the 0.900 I2V boundary.
+
+{HOW_TO_CHANGE}""")
+    b = bundle(g, "flf2v")
+    r = router(g, "flf2v", preset)
+    g.link(b, "bundle", r, "bundle")
+    first = g.node("LoadImage", 1, title="First frame", image=EXAMPLE_IMAGE)
+    last = g.node("LoadImage", 1, title="Last frame", image=EXAMPLE_END_IMAGE)
+    pos, neg = prompts(g, "flf2v", b, 1)
+    flf = g.node("WanFirstLastFrameToVideo", 2, width=640, height=640, length=81, batch_size=1)
+    g.link(pos, "CONDITIONING", flf, "positive")
+    g.link(neg, "CONDITIONING", flf, "negative")
+    g.link(b, "vae", flf, "vae")
+    g.link(first, "IMAGE", flf, "start_image")
+    g.link(last, "IMAGE", flf, "end_image")
+    s = sampler(g, 2, r, (flf, "positive"), (flf, "negative"), (flf, "latent"))
+    dec = g.node("VAEDecode", 3)
+    g.link(s, "latent", dec, "samples")
+    g.link(b, "vae", dec, "vae")
+    finish(g, dec, "IMAGE", 16.0, 3, f"wan22/flf2v_{preset}")
+    return g
+
+
 def wf_t2v(info: dict[str, Any], preset: str) -> Graph:
     g = Graph(info, f"wan22_t2v_{preset}", f"Wan 2.2 T2V · {preset}",
               ["Models and preset", "Prompts", "Text to video", "Decode and save"])
@@ -553,6 +591,8 @@ WORKFLOWS: list[tuple[str, Callable[[dict[str, Any]], Graph]]] = [
     ("s2v", lambda i: wf_s2v(i, "quality")),
     ("animate_fast", lambda i: wf_animate(i, "fast")),
     ("animate", lambda i: wf_animate(i, "quality")),
+    ("flf2v_fast", lambda i: wf_flf2v(i, "fast")),
+    ("flf2v", lambda i: wf_flf2v(i, "quality")),
     ("volume_check", wf_volume_check),
 ]
 
@@ -569,7 +609,8 @@ def thumbnail(g: Graph, workflow_id: str) -> bytes:
     mid = ImageFont.load_default(size=24)
     small = ImageFont.load_default(size=18)
     mode, _, preset = g.title.partition(" · ")
-    accent = {"I2V": (86, 156, 214), "T2V": (197, 134, 192), "S2V": (78, 201, 176), "Animate": (220, 170, 90)}
+    accent = {"I2V": (86, 156, 214), "T2V": (197, 134, 192), "S2V": (78, 201, 176), "Animate": (220, 170, 90),
+              "FLF2V": (120, 200, 110)}
     color = next((c for k, c in accent.items() if k in mode), (160, 160, 160))
     d.rectangle([0, 0, W, 10], fill=color)
     d.text((28, 40), mode.replace("Wan 2.2 ", ""), font=big, fill=color)
@@ -591,7 +632,7 @@ def thumbnail(g: Graph, workflow_id: str) -> bytes:
 def _thumb_lines(g: Graph) -> list[str]:
     by_type = {n.type: n for n in g.nodes}
     out = []
-    for t in ("WanImageToVideo", "EmptyHunyuanLatentVideo", "WanSoundImageToVideo", "WanAnimateToVideo"):
+    for t in ("WanImageToVideo", "WanFirstLastFrameToVideo", "EmptyHunyuanLatentVideo", "WanSoundImageToVideo", "WanAnimateToVideo"):
         if t in by_type:
             w = by_type[t].widgets
             if "Sound" in t:

@@ -2,6 +2,7 @@
 //
 //   GET /wan22/inventory[?workflow=ID&strict=1]  -> the volume report (what the inventory node shows)
 //   GET /wan22/plan?mode=&preset=&steps=&...     -> the router's plan (the node's own resolve + stages)
+//   POST /wan22/inventory/workflow (a workflow)  -> the same report for that workflow's own model files
 //
 // Every call goes through ComfyUI's api.fetchApi (so the /api prefix, the user header and any
 // auth the frontend adds are applied). Errors come back as Wan22RequestError with the route's own
@@ -36,12 +37,14 @@ function fetcher() {
   return (route, init) => fetch(`api${route}`, init);
 }
 
-async function getJson(path, query, { signal } = {}) {
+async function getJson(path, query, { signal, method = "GET", payload } = {}) {
   const qs = query ? query.toString() : "";
   const route = `${BASE}${path}${qs ? `?${qs}` : ""}`;
   let res;
   try {
-    res = await fetcher()(route, { signal, cache: "no-store" });
+    const init = { signal, cache: "no-store", method };
+    if (payload !== undefined) Object.assign(init, { body: JSON.stringify(payload), headers: { "Content-Type": "application/json" } });
+    res = await fetcher()(route, init);
   } catch (e) {
     if (e?.name === "AbortError") throw e;
     throw new Wan22RequestError(`cannot reach the ComfyUI server for ${BASE}${path} (${e?.message ?? e})`);
@@ -70,6 +73,13 @@ export function getInventory({ workflows = [], strict = false } = {}, opts = {})
   for (const w of workflows) q.append("workflow", w);
   if (strict) q.set("strict", "1");
   return getJson("/inventory", q, opts);
+}
+
+/** The report for one workflow (UI or API format): its model files judged on this server's folders. */
+export function checkWorkflow(workflow, { strict = false } = {}, opts = {}) {
+  const q = new URLSearchParams();
+  if (strict) q.set("strict", "1");
+  return getJson("/inventory/workflow", q, { ...opts, method: "POST", payload: workflow });
 }
 
 /**

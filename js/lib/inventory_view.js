@@ -62,7 +62,8 @@ function workflowCard(id, st, compact, report) {
   return card;
 }
 
-function fileRow(f, report) {
+/** One file finding as a row: badge, name, size, folder/role/identity, where it is, its hint. */
+export function fileRow(f, report) {
   const meta = [f.folder, f.role, f.identity].filter(Boolean).join(" · ");
   return h("div", { class: "wan22-file", dataset: { wan22File: f.name, status: f.status } },
     h("div", { class: "wan22-file-row" }, statusBadge(f.status, report), h("span", { class: "wan22-file-name" }, f.name),

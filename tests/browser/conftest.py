@@ -44,8 +44,8 @@ def browser_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     if why:
         pytest.skip(why)  # before the server starts: a skipped tier costs nothing
     comfy_server: Any = request.getfixturevalue("comfy_server")
-    from wan22.demo.server import PACK_DIR_NAME
     from wan22.demo.demo_volume import DATASET_NEGATIVE, DATASET_POSITIVE
+    from wan22.demo.server import PACK_DIR_NAME
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):

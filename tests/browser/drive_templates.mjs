@@ -4,11 +4,11 @@
 //
 //   node drive_templates.mjs INPUT.json
 //
-// INPUT: {url, chromium, artifacts, results, templates: [{name, workflow}], check: null | {name,
-// workflow, missing: [file names]}}. Phases:
+// INPUT: {url, chromium, artifacts, results, templates: [{name, workflow}], checks: [{name, workflow}]}.
+// Phases:
 //   templates  every workflow loaded with app.loadGraphData, then app.graphToPrompt().output
-//   check      the sidebar's "Check this workflow" on `check.workflow` (a template whose file is
-//              missing on the server's volume): the report it shows and the nodes it highlights
+//   check      each of `checks` loaded, then the sidebar's "Check this workflow" clicked: the report
+//              it shows and the nodes it marks on the canvas (inside subgraphs too)
 //
 // Hermetic: every request that is not to the loopback server is aborted and recorded.
 
@@ -98,45 +98,47 @@ try {
     return { templates: out };
   });
 
-  if (input.check) {
+  if (input.checks?.length) {
     await step(page, "check", async () => {
-      const c = input.check;
-      await page.evaluate(async ({ wf, name }) => {
-        await window.app.loadGraphData(structuredClone(wf), true, true, name);
-      }, { wf: c.workflow, name: c.name });
-      await page.waitForTimeout(300);
+      const out = {};
       await page.click(".wan22-inventory-tab-button");
       await page.waitForSelector("[data-wan22-check-workflow]", { timeout: 30000 });
-      const before = checkRequests;
-      await page.click("[data-wan22-check-workflow]");
-      await page.waitForSelector("[data-wan22-check-result][data-state=done], [data-wan22-check-result][data-state=error]",
-        { timeout: 60000 });
-      await page.waitForTimeout(300);
-      const shown = await page.evaluate(() => {
-        const el = document.querySelector("[data-wan22-check-result]");
-        const graph = window.app.graph;
-        const all = (g) => [...(g._nodes ?? g.nodes ?? [])];
-        const marked = [];
-        const visit = (g, prefix) => {
-          for (const n of all(g)) {
-            const id = prefix ? `${prefix}:${n.id}` : String(n.id);
-            if (n.wan22Fault) marked.push({ id, type: n.type, color: n.color ?? null, bgcolor: n.bgcolor ?? null, fault: n.wan22Fault });
-            if (n.subgraph) visit(n.subgraph, id);
-          }
-        };
-        visit(graph, "");
-        return {
-          state: el.dataset.state,
-          ready: el.dataset.ready ?? null,
-          text: el.innerText,
-          files: [...el.querySelectorAll("[data-wan22-file]")].map((e) => ({ name: e.dataset.wan22File, status: e.dataset.status,
-            hint: e.querySelector(".wan22-hint")?.innerText ?? "" })),
-          nodes: [...el.querySelectorAll("[data-wan22-fault-node]")].map((e) => e.dataset.wan22FaultNode),
-          marked,
-        };
-      });
-      await shot(page, "check_workflow");
-      return { shown, requests: checkRequests - before };
+      for (const c of input.checks) {
+        await page.evaluate(async ({ wf, name }) => {
+          await window.app.loadGraphData(structuredClone(wf), true, true, name);
+        }, { wf: c.workflow, name: c.name });
+        await page.waitForTimeout(300);
+        const before = checkRequests;
+        await page.click("[data-wan22-check-workflow]");
+        await page.waitForSelector("[data-wan22-check-result][data-state=done], [data-wan22-check-result][data-state=error]",
+          { timeout: 60000 });
+        await page.waitForTimeout(300);
+        const shown = await page.evaluate(() => {
+          const el = document.querySelector("[data-wan22-check-result]");
+          const marked = [];
+          const visit = (g, prefix) => {
+            for (const n of [...(g._nodes ?? g.nodes ?? [])]) {
+              const id = prefix ? `${prefix}:${n.id}` : String(n.id);
+              if (n.wan22Fault) marked.push({ id, type: n.type, color: n.color ?? null, bgcolor: n.bgcolor ?? null, fault: n.wan22Fault });
+              if (n.subgraph) visit(n.subgraph, id);
+            }
+          };
+          visit(window.app.rootGraph ?? window.app.graph, "");
+          return {
+            state: el.dataset.state,
+            ready: el.dataset.ready ?? null,
+            text: el.innerText,
+            blocking: [...el.querySelectorAll("[data-wan22-blocking]")].map((e) => ({ name: e.dataset.wan22Blocking, status: e.dataset.status })),
+            files: [...el.querySelectorAll("[data-wan22-file]")].map((e) => ({ name: e.dataset.wan22File, status: e.dataset.status,
+              hint: e.querySelector(".wan22-hint")?.innerText ?? "" })),
+            nodes: [...el.querySelectorAll("[data-wan22-fault-node]")].map((e) => e.dataset.wan22FaultNode),
+            marked,
+          };
+        });
+        await shot(page, `check_workflow_${c.name}`);
+        out[c.name] = { shown, requests: checkRequests - before };
+      }
+      return { checks: out };
     });
   }
 } finally {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.importorskip("runpod", reason="the worker tests drive the runpod SDK's local API: pip install -r requirements-dev.txt")
 from harness import tree_hashes, video_info
-from worker_jobs import REPO, Recorder, WorkerProc, b64, bad_jobs, m4a_bytes, png_bytes, save_video
+from worker_jobs import REPO, Recorder, WorkerProc, b64, bad_jobs, brightest, m4a_bytes, png_bytes, save_video
 
 from wan22.api.edits import tiny_overrides, use_precomputed_conditioning
 
@@ -71,6 +74,7 @@ def test_runsync_typed_i2v_fast(worker: WorkerProc, recorder: Recorder, tmp_path
     assert out["video"]["filename"].endswith(".mp4") and out["video"]["type"] == "base64"
     info = video_info(save_video(out["video"], tmp_path / "i2v.mp4"))
     assert (info["frames"], info["width"], info["height"]) == (9, 64, 64)
+    assert brightest(tmp_path / "i2v.mp4") > 16, "precomputed conditioning gives visible frames"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and "high 2/2, low 1/2" not in str(recorder.posts):
         time.sleep(0.2)
@@ -172,3 +176,18 @@ def test_run_client_against_the_local_api(worker: WorkerProc, tmp_path: Path) ->
     bad = subprocess.run([sys.executable, "-m", "wan22", "run", "i2v_fast", "--endpoint", worker.url, "--frames", "10",
                           "--image", str(img), "--out", str(out_dir)], cwd=str(REPO), capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "input.frames: 10 is not 4n+1" in bad.stderr
+
+
+def test_test_input_runs_one_job_and_exits(comfy_server: Any, tmp_path: Path) -> None:
+    job = {"input": {"workflow": "i2v_fast", "image": b64(png_bytes()), "seed": 2, **TINY}}
+    r = subprocess.run([sys.executable, "-m", "wan22", "worker", "--comfy-url", comfy_server.url, "--precomputed-conditioning",
+                        "--test_input", json.dumps(job)], cwd=str(tmp_path), capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "completed successfully" in out and "i2v_fast" in out
+    assert not list(tmp_path.iterdir()), "the worker left files in its working directory"
+    bad = {"input": {"workflow": "i2v_fast", "frames": 10}}
+    r = subprocess.run([sys.executable, "-m", "wan22", "worker", "--comfy-url", comfy_server.url, "--test_input", json.dumps(bad)],
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 1 and "input.frames: 10 is not 4n+1" in r.stdout + r.stderr

@@ -274,3 +274,11 @@ def save_video(entry: dict[str, Any], dest: Path) -> Path:
     assert entry["type"] == "base64", entry.get("type")
     dest.write_bytes(base64.b64decode(entry["data"]))
     return dest
+
+
+def brightest(path: Path) -> int:
+    """The largest 8-bit RGB value in any frame of a video (0: every frame black)."""
+    import av
+
+    with av.open(str(path)) as c:
+        return max(int(f.to_ndarray(format="rgb24").max()) for f in c.decode(c.streams.video[0]))

@@ -138,3 +138,15 @@ def test_versions_are_x_y_z() -> None:
     assert compat.parse_versions("v0.11.0, 0.33.0") == ["0.11.0", "0.33.0"]
     with pytest.raises(SystemExit, match="X.Y.Z"):
         compat.parse_versions("0.11")
+
+
+def test_default_versions_start_at_the_claimed_minimum(tmp_path: Path) -> None:
+    spec = compat.read_pyproject_value(REPO / "pyproject.toml", "tool.comfy", "requires-comfyui")
+    oldest = compat.claimed_minimum()
+    assert f">={oldest}" in (spec or "").replace(" ", "")
+    versions = compat.default_versions()
+    assert versions[0] == oldest and versions[-1] == compat.PINNED and len(versions) == len(set(versions))
+    other = tmp_path / "pyproject.toml"
+    other.write_text('[tool.comfy]\nrequires-comfyui = "<1.0.0"\n')
+    with pytest.raises(SystemExit, match="no >=X.Y.Z"):
+        compat.claimed_minimum(other)

@@ -1,8 +1,9 @@
 """deploy/: the RunPod serverless image and its model paths. Docker cannot run in CI, so this
 tests what can be tested without it: the YAML files parse the way ComfyUI parses them and find
 every catalog file on a volume laid out as ComfyUI documents; the stock worker's file is shown to
-miss Wan 2.2's folders; the start script prints the inventory first and always starts the worker;
-the Dockerfile installs exactly the pack's files and passes hadolint (skipped when absent)."""
+miss Wan 2.2's folders; the start script execs the pack's RunPod worker with the SDK's flags and
+ComfyUI's arguments; the Dockerfile installs exactly the pack's files and the worker's pinned
+runpod SDK, and passes hadolint (skipped when absent)."""
 
 from __future__ import annotations
 
@@ -144,78 +145,77 @@ def test_stock_worker_yaml_misses_wan_folders_and_the_inventory_says_so(tmp_path
 
 # ---------------------------------------------------------------- the start script
 
-def fake_worker(tmp_path: Path, comfyui: Path) -> Path:
-    start = tmp_path / "stock-start.sh"
-    start.write_text("#!/bin/sh\n"
-                     f"echo \"STOCK START args=[$*]\"\n"
-                     f"echo \"launch: python -u {comfyui}/main.py --disable-auto-launch --log-stdout\"\n"
-                     "exit 7\n")
-    start.chmod(0o755)
-    return start
+def fake_python(tmp_path: Path) -> Path:
+    """Stands in for the image's python: shows the command line start.sh execs, exits 7."""
+    py = tmp_path / "python"
+    py.write_text("#!/bin/sh\n"
+                  "echo \"PYTHON cwd=$(pwd) args=[$*]\"\n"
+                  "echo \"LD_PRELOAD=${LD_PRELOAD:-}\"\n"
+                  "exit 7\n")
+    py.chmod(0o755)
+    return py
 
 
-def run_start(tmp_path: Path, volume: Path | None, demo_volume: Path, extra_env: dict[str, str] | None = None,
+def run_start(tmp_path: Path, volume: Path | None, extra_env: dict[str, str] | None = None,
               args: tuple[str, ...] = ()) -> tuple[int, list[str]]:
     comfyui = tmp_path / "comfyui"
     (comfyui / "models").mkdir(parents=True, exist_ok=True)
     mount = volume if volume is not None else tmp_path / "no-volume"
-    relocated(DEPLOY / "extra_model_paths.serverless.yaml", "/runpod-volume", mount, comfyui / "extra_model_paths.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAN22_")}
     env.update({"COMFYUI_DIR": str(comfyui), "WAN22_PACK_DIR": str(REPO), "WAN22_VOLUME": str(mount),
-                "WAN22_WORKER_START": str(fake_worker(tmp_path, comfyui)), "WAN22_PYTHON": sys.executable})
+                "WAN22_PYTHON": str(fake_python(tmp_path))})
     env.update(extra_env or {})
-    r = subprocess.run(["bash", str(START), *args], env=env, capture_output=True, text=True, timeout=180,
+    r = subprocess.run(["bash", str(START), *args], env=env, capture_output=True, text=True, timeout=60,
                        stdin=subprocess.DEVNULL)
     return r.returncode, (r.stdout + r.stderr).splitlines()
 
 
-def test_start_prints_the_inventory_first_then_execs_the_stock_worker(tmp_path: Path, demo_volume: Path) -> None:
+def _exec_line(lines: list[str]) -> str:
+    return next(ln for ln in lines if ln.startswith("PYTHON "))
+
+
+def test_start_execs_the_worker_with_the_sdk_flags_and_comfyui_arguments(tmp_path: Path, demo_volume: Path) -> None:
     root = volume_at(tmp_path, "/runpod-volume", demo_volume)
-    code, lines = run_start(tmp_path, root, demo_volume, args=("--rp_serve_api",))
-    assert code == 7, "the stock worker's exit status must be the container's (exec)"
-    assert lines[0] == "wan22-worker: volume inventory: every checked Wan 2.2 workflow is ready", lines[:5]
-    assert "Wan 2.2 volume inventory" in lines[1]
-    assert lines[-2] == "STOCK START args=[--rp_serve_api]", lines[-4:]
+    code, lines = run_start(tmp_path, root, args=("--rp_serve_api", "--rp_api_host", "0.0.0.0"))
+    assert code == 7, "the worker's exit status must be the container's (exec)"
+    assert lines[0].startswith("PYTHON "), lines[:3]  # a good volume: nothing to say before the worker's own log
+    comfyui = tmp_path / "comfyui"
+    assert _exec_line(lines) == (f"PYTHON cwd={REPO} args=[-m wan22 worker --rp_serve_api --rp_api_host 0.0.0.0 "
+                                 f"--start-comfyui {comfyui} -- --disable-auto-launch --disable-metadata --log-stdout]")
 
 
-def test_start_with_a_volume_missing_files_says_so_and_still_starts(tmp_path: Path, demo_volume: Path) -> None:
-    vol = tmp_path / "runpod-volume" / "models"
-    for folder in ("vae", "loras"):  # a partial copy: no diffusion models, no text encoder
-        shutil.copytree(demo_volume / folder, vol / folder)
-    code, lines = run_start(tmp_path, vol.parent, demo_volume, extra_env={"WAN22_WORKFLOWS": "i2v s2v"})
-    assert code == 7
-    assert lines[0].startswith("wan22-worker: WARNING: volume inventory: some Wan 2.2 workflows are NOT READY"), lines[:3]
-    text = "\n".join(lines)
-    assert "NOT READY" in text and "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors" in text
-    assert "STOCK START" in text
+def test_start_command_line_parses_as_the_worker_cli(tmp_path: Path) -> None:
+    from wan22.cli import build_parser
+    from wan22.cli.worker import rp_argv
+
+    a = build_parser().parse_args(["worker", "--rp_serve_api", "--start-comfyui", "/comfyui", "--",
+                                   "--disable-auto-launch", "--disable-metadata", "--log-stdout"])
+    assert a.start_comfyui == "/comfyui" and rp_argv(a) == ["--rp_serve_api"]
+    assert a.comfy_args == ["--", "--disable-auto-launch", "--disable-metadata", "--log-stdout"]
 
 
-def test_start_without_a_volume_says_so_first(tmp_path: Path, demo_volume: Path) -> None:
-    code, lines = run_start(tmp_path, None, demo_volume)
+def test_start_without_a_volume_says_so_first_and_still_starts(tmp_path: Path) -> None:
+    code, lines = run_start(tmp_path, None)
     assert code == 7
     assert lines[0].startswith("wan22-worker: NO NETWORK VOLUME at"), lines[:3]
-    assert lines[1].startswith("wan22-worker: WARNING: volume inventory"), lines[:3]
-    assert any(ln.startswith("STOCK START") for ln in lines)
+    assert any(ln.startswith("PYTHON ") for ln in lines)
 
 
-def test_start_survives_a_broken_inventory(tmp_path: Path, demo_volume: Path) -> None:
-    root = volume_at(tmp_path, "/runpod-volume", demo_volume)
-    code, lines = run_start(tmp_path, root, demo_volume, extra_env={"WAN22_PYTHON": "/nonexistent/python"})
-    assert code == 7 and lines[0].startswith("wan22-worker: WARNING: volume inventory could not run"), lines[:3]
-    code, lines = run_start(tmp_path, root, demo_volume, extra_env={"WAN22_INVENTORY": "0"})
-    assert code == 7 and lines[0].startswith("STOCK START")
+def test_start_with_a_volume_without_models_says_so(tmp_path: Path) -> None:
+    vol = tmp_path / "runpod-volume"
+    vol.mkdir()
+    code, lines = run_start(tmp_path, vol)
+    assert code == 7 and lines[0].startswith("wan22-worker: the network volume has no models/ folder"), lines[:3]
 
 
 def test_start_passes_extra_comfyui_arguments(tmp_path: Path, demo_volume: Path) -> None:
     root = volume_at(tmp_path, "/runpod-volume", demo_volume)
-    code, lines = run_start(tmp_path, root, demo_volume, extra_env={
-        "WAN22_INVENTORY": "0", "WAN22_COMFY_ARGS": "--disable-dynamic-vram --disable-mmap"})
+    code, lines = run_start(tmp_path, root, extra_env={"WAN22_COMFY_ARGS": "--disable-dynamic-vram --disable-mmap"})
     assert code == 7
-    launch = next(ln for ln in lines if ln.startswith("launch:"))
-    assert "main.py --disable-dynamic-vram --disable-mmap --disable-auto-launch" in launch
-    code, lines = run_start(tmp_path, root, demo_volume, extra_env={"WAN22_INVENTORY": "0", "WAN22_COMFY_ARGS": "--x; rm -rf /"})
+    assert _exec_line(lines).endswith("-- --disable-auto-launch --disable-metadata --log-stdout --disable-dynamic-vram --disable-mmap]")
+    code, lines = run_start(tmp_path, root, extra_env={"WAN22_COMFY_ARGS": "--x; rm -rf /"})
     assert code == 7 and any("WAN22_COMFY_ARGS ignored" in ln for ln in lines)
-    assert "main.py --disable-auto-launch" in next(ln for ln in lines if ln.startswith("launch:"))
+    assert _exec_line(lines).endswith("-- --disable-auto-launch --disable-metadata --log-stdout]")
 
 
 def test_start_script_passes_shellcheck() -> None:
@@ -306,8 +306,21 @@ def test_dockerfile_passes_hadolint() -> None:
     assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
 
 
+def test_dockerfile_pins_the_runpod_sdk_of_the_worker_extra() -> None:
+    import tomllib
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["worker"]
+    (pin,) = [d for d in extra if d.startswith("runpod")]
+    runs = " ".join(r for w, r in _instructions() if w == "RUN")
+    assert f'"{pin}"' in runs, f"the image must install {pin} (pyproject's worker extra)"
+    dev = (REPO / "requirements-dev.txt").read_text().splitlines()
+    assert pin in dev, f"requirements-dev.txt must pin {pin} too"
+
+
 def test_deploy_docs_cover_what_the_issue_asks() -> None:
     doc = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
     for must in ("/runpod-volume/models", "/workspace/models", "--disable-mmap", "audio", "LoadAudio", "diffusion_models",
-                 "text_encoders", "audio_encoders", "deploy/Dockerfile", "not run"):
+                 "text_encoders", "audio_encoders", "deploy/Dockerfile", "not run", "python -m wan22 worker",
+                 "python -m wan22 run", "/runsync", "/status/", "BUCKET_ENDPOINT_URL", "WAN22_PRECOMPUTED_CONDITIONING",
+                 "--rp_serve_api", '"workflow": "i2v_fast"', "s3_url", "refresh"):
         assert must in doc, f"docs/deploy.md does not mention {must!r}"

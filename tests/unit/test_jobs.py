@@ -209,3 +209,50 @@ def test_worker_cli_passes_the_sdk_flags_through() -> None:
     assert rp_argv(a) == ["--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", "8010",
                           "--test_input", '{"input": {}}']
     assert a.comfy_args == ["--", "--cpu"] and a.start_comfyui == "/c"
+
+
+def test_https_inputs_are_fetched_with_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loopback HTTPS server with a self-signed certificate the test trusts (SSL_CERT_FILE)."""
+    import http.server
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not installed (needed to make the test's certificate)")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    png = png_bytes()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = {"/a.png": png, "/big.bin": b"\0" * 5000}.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.end_headers()
+            if body is not None:
+                self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    base = f"https://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        m = media.load(f"{base}/a.png", "input.image", 10**7, ("image",))
+        assert m.data == png and m.kind == "image"
+        with pytest.raises(JobError, match=r"^input.image: GET 127.0.0.1/missing.png answered HTTP 404"):
+            media.decode(f"{base}/missing.png", "input.image", 10**7)
+        with pytest.raises(JobError, match=r"^input.video: the file at 127.0.0.1/big.bin is over 0.001 MB"):
+            media.decode(f"{base}/big.bin", "input.video", 1000)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -209,7 +209,7 @@ def _doc() -> dict[str, object]:
 
 def test_presets_file_is_the_table() -> None:
     assert load_presets(_doc()) == PRESET_TABLE
-    assert len(PRESET_TABLE) == 9 and all(p.distill == (p.allowed_steps is not None) for p in PRESET_TABLE)
+    assert len(PRESET_TABLE) == 11 and all(p.distill == (p.allowed_steps is not None) for p in PRESET_TABLE)
 
 
 @pytest.mark.parametrize("edit,needle", [
@@ -240,3 +240,26 @@ def test_a_second_row_for_one_key_is_refused() -> None:
     rows.append(dict(rows[0]))
     with pytest.raises(PlanError, match="a second row for this mode and preset"):
         load_presets(doc)
+
+
+def test_flf2v_plans_match_the_official_template() -> None:
+    """video_wan2_2_14B_flf2v: 20 steps cfg 4 shift 8 split 10 (quality); 4 steps cfg 1 shift 5 split 2
+    with the I2V 4-step LoRAs (fast); both on the I2V experts."""
+    from wan22.plan.routing import make_plan
+
+    q = make_plan("flf2v", "quality")
+    assert (q.steps, q.cfg, q.shift, q.split_step, q.boundary) == (20, 4.0, 8.0, 10, 0.9)
+    assert [s.expert for s in q.stages] == ["i2v_high", "i2v_low"] and all(not s.loras for s in q.stages)
+    f = make_plan("flf2v", "fast")
+    assert (f.steps, f.cfg, f.shift, f.split_step) == (4, 1.0, 5.0, 2)
+    assert [s.loras[0].role for s in f.stages] == ["lora_i2v_high", "lora_i2v_low"]
+
+
+def test_flf2v_refuses_t2v_experts_and_loras() -> None:
+    from wan22.errors import PlanError
+    from wan22.plan.routing import Overrides, resolve
+
+    with pytest.raises(PlanError, match="runs on the I2V experts"):
+        resolve("flf2v", "quality", Overrides(experts={"i2v_high": "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"}))
+    with pytest.raises(PlanError, match="T2V LoRA but the high-noise expert is I2V"):
+        resolve("flf2v", "fast", Overrides(loras={"high": "wan2.2_t2v_lightx2v_4steps_lora_v1.1_high_noise.safetensors"}))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from wan22.api.convert import load_prompt_file, ui_to_api
 from wan22.api.edits import expected_frames, positive_text_nodes, strip_seeds, tiny_overrides, use_precomputed_conditioning
 from wan22.api.preflight import preflight, validate_ui
-from wan22.api.widgets import named_widget_values, widgets_values_from_names
+from wan22.api.widgets import named_widget_values, widget_layout, widgets_values_from_names
 from wan22.catalog import BY_NAME
 from wan22.errors import WorkflowError
 from wan22.plan.routing import WORKFLOW_IDS, get_preset
@@ -178,7 +179,7 @@ def test_prompts_are_real_text_encoders_with_the_official_negative(stem: str) ->
 
 # ----------------------------------------------------------------------------- frame rules
 
-REAL_FRAMES = {"i2v": 81, "t2v": 81, "s2v": 157, "animate": 77}
+REAL_FRAMES = {"i2v": 81, "t2v": 81, "s2v": 157, "animate": 77, "flf2v": 81}
 
 
 @pytest.mark.parametrize("stem", VIDEO_STEMS)
@@ -187,7 +188,7 @@ def test_expected_frames_at_real_and_tiny_sizes(stem: str) -> None:
     p = api(stem)
     assert expected_frames(p) == REAL_FRAMES[mode]
     tiny = tiny_overrides(p, 64, 64, 9)
-    assert expected_frames(tiny) == {"i2v": 9, "t2v": 9, "s2v": 21, "animate": 9}[mode]
+    assert expected_frames(tiny) == {"i2v": 9, "t2v": 9, "s2v": 21, "animate": 9, "flf2v": 9}[mode]
     assert expected_frames(tiny_overrides(p, length=12)) == expected_frames(tiny_overrides(p, length=9))  # 4n+1 rounding
 
 
@@ -288,13 +289,23 @@ def test_widget_order_round_trips_with_dynamic_combo_children() -> None:
     assert widgets_values_from_names(s, {"seed": 7, "seed:control_after_generate": "fixed"}) == [7, "fixed"]
 
 
-def test_wrong_widget_count_is_an_error_naming_the_node() -> None:
+def test_wrong_widget_count_converts_as_the_frontend_does_and_is_reported() -> None:
+    """The frontend restores widgets by position and keeps the default of a widget past the end
+    of a short widgets_values (the official templates rely on it: their CreateVideo nodes predate
+    `bit_depth`); the converter does the same, and validate_ui / check_widget_counts name the node."""
+    from wan22.api.convert import check_widget_counts
+
     wf = copy.deepcopy(ui("wan22_i2v_fast"))
     router = next(n for n in wf["nodes"] if n["type"] == "Wan22ModeRouter")
+    last = list(named_widget_values(SNAPSHOT["Wan22ModeRouter"], router["widgets_values"]))[-1]
+    router["widgets_values"][-1] = not router["widgets_values"][-1]  # so that the default differs from the saved value
+    full = ui_to_api(wf, SNAPSHOT)[str(router["id"])]["inputs"]
+    default = {w.name: w.default for w, _ in widget_layout(SNAPSHOT["Wan22ModeRouter"], lambda w: w.default)}[last]
     router["widgets_values"] = router["widgets_values"][:-1]
-    with pytest.raises(WorkflowError, match=r"node \d+ \(Wan22ModeRouter\).*12 widgets"):
-        ui_to_api(wf, SNAPSHOT)
+    short = ui_to_api(wf, SNAPSHOT)[str(router["id"])]["inputs"]
+    assert full[last] != default and short == {**full, last: default}
     assert any("Wan22ModeRouter" in p for p in validate_ui(wf, SNAPSHOT))
+    assert [p for p in check_widget_counts(wf, SNAPSHOT) if re.search(r"node \d+ \(Wan22ModeRouter\).*12 widgets", p)]
 
 
 def test_validate_ui_finds_bad_values_types_and_links() -> None:

@@ -1,4 +1,5 @@
-"""Edits of an API prompt: what `submit` sets (positive prompt text, seed, input file names) and
+"""Edits of an API prompt: what `submit` sets (positive prompt text, seed, input file names, and
+--width/--height/--frames/--steps/--cfg/--set on the nodes that have them) and
 the documented test/demo transformations of the example workflows (tiny sizes, precomputed text
 conditioning, seeds stripped), plus the frame count a graph's SaveVideo writes.
 """
@@ -6,6 +7,8 @@ conditioning, seeds stripped), plus the frame count a graph's SaveVideo writes.
 from __future__ import annotations
 
 import copy
+import difflib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,9 +16,11 @@ from ..errors import WorkflowError
 from .widgets import FILE_INPUTS, JSON, SEED_INPUTS, consumers, is_link, nodes_of, sorted_nodes
 
 TINY = {"width": 64, "height": 64, "length": 9}
-SIZE_NODES = ("WanImageToVideo", "WanSoundImageToVideo", "WanAnimateToVideo", "EmptyHunyuanLatentVideo")
+SIZE_NODES = ("WanImageToVideo", "WanFirstLastFrameToVideo", "WanSoundImageToVideo", "WanAnimateToVideo",
+              "EmptyHunyuanLatentVideo")
 LENGTH_NODES = (*SIZE_NODES, "WanSoundImageToVideoExtend")
-LATENT_SOURCES = ("WanImageToVideo", "WanSoundImageToVideo", "WanSoundImageToVideoExtend", "EmptyHunyuanLatentVideo")
+LATENT_SOURCES = ("WanImageToVideo", "WanFirstLastFrameToVideo", "WanSoundImageToVideo", "WanSoundImageToVideoExtend",
+                  "EmptyHunyuanLatentVideo")
 SAMPLERS = ("Wan22MoESampler", "KSampler", "KSamplerAdvanced")
 
 
@@ -150,6 +155,8 @@ class _Frames:
     def value(self, v: Any) -> int:
         if is_link(v):
             src = self.prompt[v[0]]
+            if str(src["class_type"]).startswith("Primitive") and not is_link(src["inputs"].get("value")):
+                return int(src["inputs"]["value"])  # PrimitiveInt & co. (the official templates' lengths)
             if src["class_type"] == "WanAnimateToVideo" and v[1] == 3:  # trim_latent
                 return 1
             if src["class_type"] == "WanAnimateToVideo" and v[1] == 4:  # trim_image (no continue_motion)
@@ -203,3 +210,122 @@ def expected_frames(prompt: Mapping[str, Any], save_node: str | None = None) -> 
     if create["class_type"] != "CreateVideo":
         raise WorkflowError(f"SaveVideo {saves[0]} is not fed by CreateVideo")
     return _Frames(prompt).images(create["inputs"]["images"])
+
+
+# --------------------------------------------------------------------------- submit's graph edits
+
+EXTRA_VIDEO_NODES = ("EmptyHunyuanLatentVideo",)
+STEP_NODES = ("KSampler", "KSamplerAdvanced", "BasicScheduler", "Wan22ModeRouter")
+CFG_NODES = ("KSampler", "KSamplerAdvanced", "SamplerCustom", "CFGGuider", "Wan22ModeRouter")
+# flag -> (input name, which node types take it, what to call them in an error)
+GRAPH_EDITS: dict[str, tuple[str, tuple[str, ...] | None, str]] = {
+    "width": ("width", None, "a Wan video node (WanImageToVideo, EmptyHunyuanLatentVideo, ...)"),
+    "height": ("height", None, "a Wan video node (WanImageToVideo, EmptyHunyuanLatentVideo, ...)"),
+    "frames": ("length", None, "a Wan video node (WanImageToVideo, WanSoundImageToVideo(Extend), ...)"),
+    "steps": ("steps", STEP_NODES, "a sampler (" + ", ".join(STEP_NODES) + ")"),
+    "cfg": ("cfg", CFG_NODES, "a sampler (" + ", ".join(CFG_NODES) + ")"),
+}
+
+
+def _takes(class_type: str, types: tuple[str, ...] | None) -> bool:
+    if types is not None:
+        return class_type in types
+    return class_type.startswith("Wan") or class_type in EXTRA_VIDEO_NODES
+
+
+def _where(prompt: Mapping[str, Any], nid: str) -> str:
+    return f"node {nid} ({prompt[nid].get('class_type')})"
+
+
+def set_input(prompt: JSON, nid: str, name: str, value: Any, done: set[tuple[str, str]] | None = None) -> str | None:
+    """Set input `name` of node `nid` and say what changed. An input linked to a primitive node
+    (PrimitiveInt, PrimitiveFloat...) sets that primitive's value, so every node it feeds agrees;
+    any other link is replaced by the value. None when `done` already holds the target."""
+    done = done if done is not None else set()
+    ins = prompt[nid].setdefault("inputs", {})
+    old = ins.get(name)
+    if is_link(old) and str(prompt.get(old[0], {}).get("class_type", "")).startswith("Primitive") \
+            and not is_link((prompt[old[0]].get("inputs") or {}).get("value")):
+        src = str(old[0])
+        if (src, "value") in done:
+            return None
+        done.add((src, "value"))
+        before = prompt[src]["inputs"].get("value")
+        prompt[src]["inputs"]["value"] = value
+        return f"set {_where(prompt, src)} value {before!r} -> {value!r} (it feeds {_where(prompt, nid)} {name})"
+    if (nid, name) in done:
+        return None
+    done.add((nid, name))
+    ins[name] = value
+    if is_link(old):
+        return f"set {_where(prompt, nid)} {name} -> {value!r} (was linked to {_where(prompt, str(old[0]))})"
+    return f"set {_where(prompt, nid)} {name} {old!r} -> {value!r}"
+
+
+def apply_graph_edits(prompt: JSON, edits: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """--width/--height/--frames/--steps/--cfg on every node that has the input (GRAPH_EDITS):
+    (report lines, problems). An edit that matches no node is a problem."""
+    lines: list[str] = []
+    problems: list[str] = []
+    done: set[tuple[str, str]] = set()
+    for flag, value in edits.items():
+        if value is None:
+            continue
+        name, types, what = GRAPH_EDITS[flag]
+        hits = [nid for nid, n in sorted_nodes(prompt) if _takes(str(n.get("class_type")), types)
+                and name in (n.get("inputs") or {})]
+        if not hits:
+            problems.append(f"--{flag}: the workflow has no {what} with a '{name}' input; use --set NODE.INPUT=VALUE")
+            continue
+        lines += [line for nid in hits if (line := set_input(prompt, nid, name, value, done))]
+    steps = edits.get("steps")
+    for nid, n in sorted_nodes(prompt):
+        start = (n.get("inputs") or {}).get("start_at_step")
+        if steps is not None and n.get("class_type") == "KSamplerAdvanced" and isinstance(start, int) and start >= steps:
+            lines.append(f"warning: {_where(prompt, nid)} starts at step {start}, past the {steps} steps: it will not "
+                         "sample (set its start_at_step, and the other expert's end_at_step, with --set)")
+    return lines, problems
+
+
+def parse_set(spec: str) -> tuple[str, str, Any]:
+    """NODE.INPUT=VALUE -> (node id or title, input, value). VALUE is read as JSON when it parses
+    (numbers, true/false, "quoted text", lists), else taken as text. The node part may contain
+    dots (titles do; ids inside subgraphs use ':'), so the input is the text after the last dot."""
+    target, eq, raw = spec.partition("=")
+    node, dot, name = target.rpartition(".")
+    if not eq or not dot or not node or not name:
+        raise WorkflowError(f"--set {spec!r}: expected NODE.INPUT=VALUE (NODE: a node id like 12 or 129:95, or a node "
+                            "title), e.g. --set 'KSampler.steps=8'")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return node.strip(), name.strip(), value
+
+
+def find_node(prompt: Mapping[str, Any], node: str, flag: str = "--set") -> str:
+    """The id of the node named by id or by title (exact, else case-insensitive); WorkflowError
+    when none or several match."""
+    if node in prompt:
+        return node
+    titled = [k for k, v in sorted_nodes(prompt) if str((v.get("_meta") or {}).get("title", "")) == node]
+    if not titled:
+        titled = [k for k, v in sorted_nodes(prompt) if str((v.get("_meta") or {}).get("title", "")).lower() == node.lower()]
+    if len(titled) == 1:
+        return titled[0]
+    if titled:
+        raise WorkflowError(f"{flag}: {len(titled)} nodes are titled {node!r} (ids {', '.join(titled)}): use an id")
+    titles = sorted({str((v.get("_meta") or {}).get("title", "")) for v in prompt.values()})
+    near = difflib.get_close_matches(node, titles, n=3, cutoff=0.5)
+    raise WorkflowError(f"{flag}: no node has the id or title {node!r}" + (f"; closest titles: {', '.join(near)}" if near else ""))
+
+
+def apply_set(prompt: JSON, spec: str) -> str:
+    """One --set NODE.INPUT=VALUE; the report line (WorkflowError when it matches nothing)."""
+    node, name, value = parse_set(spec)
+    nid = find_node(prompt, node)
+    ins = prompt[nid].get("inputs") or {}
+    if name not in ins:
+        raise WorkflowError(f"--set {spec!r}: {_where(prompt, nid)} has no input {name!r} (its inputs: "
+                            f"{', '.join(sorted(ins)) or 'none'})")
+    return set_input(prompt, nid, name, value) or ""

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from ..errors import WorkflowError
 from .pack_rules import Wan22Rules
 from .widgets import (
+    AUTOGROW,
     CONTROL_VALUES,
     DYNAMIC_COMBO,
     UI_VERSION,
@@ -241,6 +242,11 @@ class _PromptCheck:
     def input_problems(self, nid: str, ctype: str, spec: InputSpec, inputs: Mapping[str, Any]) -> list[str]:
         where, name = f"node {nid} ({ctype}): ", spec.name
         if name not in inputs:
+            if spec.type == AUTOGROW:
+                least = int((spec.options.get("template") or {}).get("min") or 0)
+                if sum(1 for k in inputs if str(k).startswith(f"{name}.")) < least and not spec.optional:
+                    return [f"{where}input group {name!r} needs at least {least} input(s) ({name}.<name>)"]
+                return []
             if not spec.optional and "." not in name and not (spec.is_widget and "default" in spec.options):
                 return [f"{where}required input {name!r} is missing"]
             return []
@@ -279,9 +285,16 @@ class _PromptCheck:
 
 
 def _prompt_specs(defn: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, InputSpec]:
-    """A node type's input specs plus the dynamic combo children the prompt selects (e.g. "format.codec")."""
+    """A node type's input specs plus the dynamic combo children the prompt selects (e.g. "format.codec")
+    and the autogrow inputs it sends (e.g. "values.a", typed as the group's template input)."""
     specs = {s.name: s for s in input_specs(defn)}
     for s in list(specs.values()):
+        if s.type == AUTOGROW:
+            tpl = ((s.options.get("template") or {}).get("input") or {})
+            child = next(iter(specs_of(tpl, s.name)), None)
+            for key in inputs:
+                if child is not None and str(key).startswith(f"{s.name}."):
+                    specs.setdefault(str(key), InputSpec(str(key), child.type, child.options, child.choices, True))
         if s.type == DYNAMIC_COMBO:
             for opt in s.options.get("options", ()):
                 if opt.get("key") == inputs.get(s.name):

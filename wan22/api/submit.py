@@ -21,15 +21,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import websocket
 
 from ..errors import WorkflowError
 from .client import Client, SubmitError, execution_error, output_items, text_outputs
-from .convert import load_prompt_file, ui_to_api
-from .edits import set_file_input, set_positive_prompt, set_seed
+from .convert import check_widget_counts, load_prompt_file, ui_to_api
+from .edits import apply_graph_edits, apply_set, set_file_input, set_positive_prompt, set_seed
 from .preflight import preflight
 from .runpod import RUNPOD_SOFT_LIMIT, job_name, runpod_body, send_hint
 from .widgets import JSON, nodes_of
@@ -55,6 +55,16 @@ class SubmitOptions:
     timeout: float = 3600.0  # seconds `wait` waits
     runpod_request: str | None = None  # write a RunPod worker request body here instead of submitting
     preflight: bool = True  # False: --no-preflight
+    width: int | None = None  # on every Wan video node with a width input (edits.GRAPH_EDITS)
+    height: int | None = None
+    frames: int | None = None  # `length` of every Wan video node
+    steps: int | None = None  # on every sampler / scheduler / Wan22ModeRouter
+    cfg: float | None = None
+    sets: list[str] = field(default_factory=list)  # NODE.INPUT=VALUE, node by id or title
+
+    def graph_edits(self) -> dict[str, Any]:
+        """The --width/--height/--frames/--steps/--cfg values (None: not given)."""
+        return {"width": self.width, "height": self.height, "frames": self.frames, "steps": self.steps, "cfg": self.cfg}
 
 
 class Reporter(Protocol):
@@ -108,9 +118,34 @@ def read_workflow(path: str) -> tuple[str, JSON]:
     return load_prompt_file(data)
 
 
+def _convert(data: JSON, info: Mapping[str, Any], lines: _Lines) -> JSON:
+    """A UI workflow as the frontend would queue it; a note when widget values and node types disagree."""
+    mismatched = check_widget_counts(data, info)
+    if mismatched:
+        lines.err(f"[wan22] note: {len(mismatched)} node(s) were saved with another version of their node type "
+                  f"(first: {mismatched[0].split(' but ')[0]}); like the frontend, widgets without a saved value "
+                  "take their defaults")
+    return ui_to_api(data, info)
+
+
+def _graph_edits(prompt: JSON, opts: SubmitOptions, say: Say) -> list[str]:
+    """--width/--height/--frames/--steps/--cfg and every --set, each reported through `say`; the problems."""
+    lines, problems = apply_graph_edits(prompt, opts.graph_edits())
+    for spec in opts.sets:
+        try:
+            lines.append(apply_set(prompt, spec))
+        except WorkflowError as e:
+            problems.append(str(e))
+    for line in lines:
+        if line:
+            say(f"[wan22] {line}")
+    return problems
+
+
 def _apply_edits(prompt: JSON, opts: SubmitOptions, image_name: str | None,
-                 audio_name: str | None) -> tuple[list[str], list[tuple[str, str]]]:
-    """Set prompt text, seed and input file names. Returns (problems, (node, input) uploads)."""
+                 audio_name: str | None, say: Say) -> tuple[list[str], list[tuple[str, str]]]:
+    """Set prompt text, seed, the graph edits and input file names (each graph edit reported
+    through `say`). Returns (problems, (node, input) uploads)."""
     problems: list[str] = []
     uploads: list[tuple[str, str]] = []
     edits: list[tuple[Callable[[JSON, Any], object], Any]] = [(set_positive_prompt, opts.prompt), (set_seed, opts.seed)]
@@ -120,6 +155,7 @@ def _apply_edits(prompt: JSON, opts: SubmitOptions, image_name: str | None,
                 edit(prompt, value)
             except WorkflowError as e:
                 problems.append(str(e))
+    problems += _graph_edits(prompt, opts, say)
     for flag, path, ctype, key, name in (("--image", opts.image, "LoadImage", "image", image_name),
                                          ("--audio", opts.audio, "LoadAudio", "audio", audio_name)):
         if path is None:
@@ -138,8 +174,8 @@ def _apply_edits(prompt: JSON, opts: SubmitOptions, image_name: str | None,
 def _submit(opts: SubmitOptions, kind: str, data: JSON, client: Client, lines: _Lines,
             progress: Callable[[Mapping[str, Any]], Reporter] | None) -> int:
     info = client.object_info()
-    prompt = ui_to_api(data, info) if kind == "ui" else data
-    problems, uploads = _apply_edits(prompt, opts, None, None)
+    prompt = _convert(data, info, lines) if kind == "ui" else data
+    problems, uploads = _apply_edits(prompt, opts, None, None, lines.err)
     if opts.preflight:
         problems += preflight(prompt, info, skip_files=uploads)
     if problems:
@@ -214,9 +250,9 @@ def _runpod_info(opts: SubmitOptions, kind: str, client: Client, lines: _Lines) 
 
 def _write_runpod(opts: SubmitOptions, request_file: str, kind: str, data: JSON, client: Client, lines: _Lines) -> int:
     info = _runpod_info(opts, kind, client, lines)
-    prompt = ui_to_api(data, info) if kind == "ui" and info is not None else data
+    prompt = _convert(data, info, lines) if kind == "ui" and info is not None else data
     image_name, audio_name = job_name(opts.image), job_name(opts.audio)
-    problems, uploads = _apply_edits(prompt, opts, image_name, audio_name)
+    problems, uploads = _apply_edits(prompt, opts, image_name, audio_name, lines.err)
     if info is not None and opts.preflight:
         problems += preflight(prompt, info, skip_files=uploads)
     if problems:

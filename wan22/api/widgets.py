@@ -18,6 +18,8 @@ ObjectInfo = Mapping[str, Mapping[str, Any]]
 UI_VERSION = 0.4
 VIRTUAL_NODE_TYPES = frozenset({"Note", "MarkdownNote", "Reroute", "PrimitiveNode"})
 DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
+MATCH_TYPE = "COMFY_MATCHTYPE_V3"  # a V3 input/output whose type follows what is connected (Switch nodes)
+AUTOGROW = "COMFY_AUTOGROW_V3"  # a V3 input group sent as '<name>.<child>' inputs (values.a, images.image0)
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", DYNAMIC_COMBO})
 CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
 SEED_INPUTS = ("seed", "noise_seed")
@@ -237,8 +239,9 @@ def is_link(v: Any) -> bool:
 
 
 def types_compatible(out_type: str, in_type: str) -> bool:
-    """Whether an output of `out_type` may feed an input of `in_type` ('*' and 'A,B' unions)."""
-    if out_type == "*" or in_type == "*":
+    """Whether an output of `out_type` may feed an input of `in_type` ('*' and 'A,B' unions; a V3
+    MatchType matches anything, as ComfyUI's own validate_node_input has it)."""
+    if out_type in ("*", MATCH_TYPE) or in_type in ("*", MATCH_TYPE):
         return True
     a = set(out_type.split(","))
     b = set(in_type.split(","))

@@ -1,6 +1,6 @@
 """`python -m wan22 ...`: argparse only. Turns argv into the wings' typed options and calls them.
 One module per command group (each with `add_parsers(sub)`); this module only assembles them:
-inventory | plan | audio-prep | submit | demo-volume | sparse-volume | demo | fetch. Imports any wing."""
+inventory | plan | audio-prep | submit | demo-volume | sparse-volume | demo | fetch | worker | run. Imports any wing."""
 
 from __future__ import annotations
 

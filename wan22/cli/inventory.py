@@ -18,29 +18,25 @@ if TYPE_CHECKING:
 
 def cmd_inventory(a: argparse.Namespace) -> int:
     """Exit 0: every requested workflow is ready; 1: not; 2: bad usage (nothing was checked)."""
-    from ..plan.routing import WORKFLOW_IDS
-    from ..volume.inventory import preset_roles, run_inventory, stderr_progress
-    from ..volume.roots import resolve
-
     def usage(msg: str) -> int:
         print(f"error: {msg}", file=sys.stderr)
         return 2
 
-    for w in a.workflow or []:
-        if w not in WORKFLOW_IDS:
-            return usage(f"--workflow {w!r} is not a workflow id; use one of: {', '.join(WORKFLOW_IDS)}")
+    files, err = _workflow_args(a.workflow or [])
+    if err:
+        return usage(err)
     where, err = folder_args(a)
     if err:
         return usage(err)
-    cfg = resolve(**where)
-    roles = {r for w in a.workflow for r in preset_roles(w)} if a.workflow else None
-    report = run_inventory(cfg, verify=a.verify, roles=roles, progress=stderr_progress() if a.verify else None,
-                           cache=False)
+    run, err = _runner(a.workflow or [], files, where)
+    if run is None:
+        return usage(err)
+    report = run(a.verify)
     if a.strict:
         report.apply_strict()
     fixes: list[dict[str, Any]] | None = None
     if a.fix:
-        report, fixes = _fix(a, report, lambda: run_inventory(resolve(**where), roles=roles, cache=False))
+        report, fixes = _fix(a, report, run)
         if a.strict:
             report.apply_strict()
     ids = a.workflow or list(report.workflows)
@@ -54,7 +50,52 @@ def cmd_inventory(a: argparse.Namespace) -> int:
     return 0 if report.ready(ids) else 1
 
 
-def _fix(a: argparse.Namespace, report: Report, rerun: Callable[[], Report]) -> tuple[Report, list[dict[str, Any]]]:
+def _workflow_args(values: list[str]) -> tuple[list[str], str]:
+    """The --workflow values that are workflow files (an existing .json file), or a usage error."""
+    from ..plan.routing import WORKFLOW_IDS
+
+    files: list[str] = []
+    for w in values:
+        if w not in WORKFLOW_IDS and w.lower().endswith(".json"):
+            if not os.path.isfile(w):
+                return [], f"--workflow {w}: no such file (a workflow file, UI or API format)"
+            files.append(w)
+        elif w not in WORKFLOW_IDS:
+            return [], (f"--workflow {w!r} is not a workflow id; use one of: {', '.join(WORKFLOW_IDS)} "
+                        "(or give a workflow .json file)")
+    return files, ""
+
+
+def _runner(values: list[str], files: list[str], where: dict[str, Any]) -> tuple[Callable[[bool], Report] | None, str]:
+    """The inventory to run (again after --fix): workflow ids only, or with workflow files."""
+    from ..errors import Wan22Error
+    from ..volume.inventory import preset_roles, run_inventory, stderr_progress
+    from ..volume.roots import resolve
+    from ..volume.workflow_check import check_workflows
+
+    if not files:
+        roles = {r for w in values for r in preset_roles(w)} if values else None
+        return (lambda verify=False: run_inventory(resolve(**where), verify=verify, roles=roles, cache=False,
+                                                   progress=stderr_progress() if verify else None)), ""
+    try:
+        refs = workflow_files(files, where.get("comfyui"))
+    except Wan22Error as e:
+        return None, str(e)
+    ids = [w for w in values if w not in files]
+    return (lambda verify=False: check_workflows(resolve(**where), refs, ids=ids, verify=verify, cache=False,
+                                                 progress=stderr_progress() if verify else None)), ""
+
+
+def workflow_files(paths: list[str], comfyui: str | None) -> dict[str, Any]:
+    """{path as given: the model references of that workflow file} (api wing), for the volume wing."""
+    from ..api.packs import manager_map_candidates
+    from ..api.refs import read_workflow_file, workflow_refs
+
+    maps = manager_map_candidates(comfyui)
+    return {p: workflow_refs(read_workflow_file(p), manager_maps=maps) for p in paths}
+
+
+def _fix(a: argparse.Namespace, report: Report, rerun: Callable[[bool], Report]) -> tuple[Report, list[dict[str, Any]]]:
     """--fix: show the inventory's moves, ask unless --yes, apply them, look again."""
     from ..volume.fix import apply_moves, moves_text, plan_moves
 
@@ -76,7 +117,7 @@ def _fix(a: argparse.Namespace, report: Report, rerun: Callable[[], Report]) -> 
     for line in moves_text(moves, applied=True):
         print(line, file=out)
     print("", file=out)
-    return rerun(), [m.as_dict() for m in moves]
+    return rerun(False), [m.as_dict() for m in moves]
 
 
 def folder_args(a: argparse.Namespace) -> tuple[dict[str, Any], str]:

@@ -14,7 +14,8 @@ def cmd_submit(a: argparse.Namespace) -> int:
 
     opts = SubmitOptions(workflow=a.workflow, server=a.server, image=a.image, audio=a.audio, prompt=a.prompt,
                          seed=a.seed, wait=a.wait, out=a.out, timeout=a.timeout, runpod_request=a.runpod_request,
-                         preflight=not a.no_preflight)
+                         preflight=not a.no_preflight, width=a.width, height=a.height, frames=a.frames, steps=a.steps,
+                         cfg=a.cfg, sets=list(a.set or []))
     return submit(opts, _out, _err, progress=lambda prompt: ProgressBar(prompt, sys.stderr))
 
 
@@ -42,4 +43,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     s.add_argument("--timeout", type=float, default=3600.0)
     s.add_argument("--runpod-request", metavar="FILE", help="write a RunPod worker request body instead of submitting")
     s.add_argument("--no-preflight", action="store_true")
+    s.add_argument("--width", type=int, help="width on every Wan video node that has one (WanImageToVideo, ...)")
+    s.add_argument("--height", type=int, help="height on every Wan video node that has one")
+    s.add_argument("--frames", type=int, help="length (frames, 4n+1) on every Wan video node that has one")
+    s.add_argument("--steps", type=int, help="steps on every sampler (KSampler, KSamplerAdvanced, BasicScheduler, router)")
+    s.add_argument("--cfg", type=float, help="cfg on every sampler that has one")
+    s.add_argument("--set", action="append", metavar="NODE.INPUT=VALUE",
+                   help="set one input (NODE: a node id, 129:95 inside a subgraph, or a title; repeatable)")
     s.set_defaults(func=cmd_submit)

@@ -12,12 +12,34 @@ import numpy as np
 from .server import start_image
 
 EXAMPLE_IMAGE = "wan22_start.png"
+EXAMPLE_END_IMAGE = "wan22_end.png"  # flf2v's last frame
 EXAMPLE_AUDIO = "wan22_speech.wav"
 EXAMPLE_POSE = "wan22_pose.mp4"
 EXAMPLE_FACE = "wan22_face.mp4"
 
-__all__ = ["EXAMPLE_AUDIO", "EXAMPLE_FACE", "EXAMPLE_IMAGE", "EXAMPLE_POSE", "motion_video", "speech_wav", "start_image",
-           "write_example_inputs"]
+__all__ = ["EXAMPLE_AUDIO", "EXAMPLE_END_IMAGE", "EXAMPLE_FACE", "EXAMPLE_IMAGE", "EXAMPLE_POSE", "end_image",
+           "motion_video", "solid_image", "speech_wav", "start_image", "write_example_inputs"]
+
+
+def solid_image(path: str, rgb: tuple[int, int, int], size: int = 64) -> str:
+    """A solid-colour PNG (the flf2v tests tell the first and last frame apart by mean colour)."""
+    from PIL import Image
+
+    Image.new("RGB", (size, size), rgb).save(path)
+    return path
+
+
+def end_image(path: str, size: int = 256) -> str:
+    """flf2v's example last frame: the start card's colours turned around (a cool disc on warm
+    stripes), so the hand-over from the first to the last frame is easy to see."""
+    from PIL import Image
+
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    r = np.sqrt((x - 0.5) ** 2 + (y - 0.5) ** 2)
+    img = np.stack([1.0 - x, 0.5 + 0.5 * np.sin(y * 30.0), 1.0 - y], -1)
+    img[r < 0.18] = (0.2, 0.6, 1.0)
+    Image.fromarray((img * 255).clip(0, 255).astype(np.uint8)).save(path)
+    return path
 
 
 def speech_wav(path: str, seconds: float = 1.0, rate: int = 44100, channels: int = 2) -> str:
@@ -73,6 +95,7 @@ def write_example_inputs(directory: str, *, audio_seconds: float = 1.0, video_fr
     os.makedirs(directory, exist_ok=True)
     return [
         start_image(os.path.join(directory, EXAMPLE_IMAGE)),
+        end_image(os.path.join(directory, EXAMPLE_END_IMAGE)),
         speech_wav(os.path.join(directory, EXAMPLE_AUDIO), audio_seconds),
         motion_video(os.path.join(directory, EXAMPLE_POSE), video_frames, size, kind="pose"),
         motion_video(os.path.join(directory, EXAMPLE_FACE), video_frames, size, kind="face"),

@@ -27,10 +27,10 @@ class BundleInput:
 
 
 BUNDLE_INPUTS: tuple[BundleInput, ...] = (
-    BundleInput("high_noise_model", "diffusion_models", {"i2v": "i2v_high", "t2v": "t2v_high"},
-                "i2v/t2v: the high-noise expert (runs the first, noisiest steps). 'auto' = the standard file name for the mode."),
-    BundleInput("low_noise_model", "diffusion_models", {"i2v": "i2v_low", "t2v": "t2v_low"},
-                "i2v/t2v: the low-noise expert (runs the remaining steps). 'auto' = the standard file name for the mode."),
+    BundleInput("high_noise_model", "diffusion_models", {"i2v": "i2v_high", "t2v": "t2v_high", "flf2v": "i2v_high"},
+                "i2v/t2v/flf2v: the high-noise expert (runs the first, noisiest steps). 'auto' = the standard file name for the mode."),
+    BundleInput("low_noise_model", "diffusion_models", {"i2v": "i2v_low", "t2v": "t2v_low", "flf2v": "i2v_low"},
+                "i2v/t2v/flf2v: the low-noise expert (runs the remaining steps). 'auto' = the standard file name for the mode."),
     BundleInput("model", "diffusion_models", {"s2v": "s2v", "animate": "animate"},
                 "s2v/animate: the single diffusion model. 'auto' = the standard file name for the mode."),
     BundleInput("text_encoder", "text_encoders", dict.fromkeys(MODES, "text_encoder"),

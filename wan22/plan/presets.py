@@ -17,11 +17,17 @@ from typing import Any
 from ..catalog import BY_ROLE
 from ..errors import PlanError
 
-MODES = ("i2v", "t2v", "s2v", "animate")
+MODES = ("i2v", "t2v", "s2v", "animate", "flf2v")
 PRESETS = ("quality", "fast", "fast_480p")
 
-# MoE boundaries of the official configs (wan/configs/wan_{i2v,t2v}_A14B.py).
-BOUNDARY = {"i2v": 0.900, "t2v": 0.875}
+# The expert family each two-expert mode runs on: first-last-frame video (core
+# WanFirstLastFrameToVideo) runs on the I2V A14B experts (ComfyUI template video_wan2_2_14B_flf2v
+# loads wan2.2_i2v_{high,low}_noise_14B_fp8_scaled and the I2V 4-step LoRAs), no new download.
+EXPERT_TASK = {"i2v": "i2v", "t2v": "t2v", "flf2v": "i2v"}
+
+# MoE boundaries of the official configs (wan/configs/wan_{i2v,t2v}_A14B.py); flf2v uses the I2V
+# experts and so the I2V boundary (at 20 steps, shift 8 it splits at step 10, as the template does).
+BOUNDARY = {"i2v": 0.900, "t2v": 0.875, "flf2v": 0.900}
 
 # The 4-step Lightning LoRAs are distilled for exactly these settings.
 LIGHTNING_ROLES = ("lora_i2v_high", "lora_i2v_low", "lora_t2v_high", "lora_t2v_low")

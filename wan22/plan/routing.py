@@ -18,6 +18,7 @@ from ..errors import PlanError
 from .overrides import CFG_MAX, LORA_STRENGTH_MAX, SHIFT_MAX, STEPS_MAX, Overrides
 from .presets import (
     BOUNDARY,
+    EXPERT_TASK,
     LIGHTNING_ROLES,
     MODES,
     PRESET_BY_KEY,
@@ -206,8 +207,9 @@ def _experts(mode: str, p: Preset, ov: Overrides) -> tuple[dict[str, str], list[
         if noise is not None and noise != side:
             problems.append(f"{fname} is a {noise}-noise expert but is set as the {side}-noise expert: use {want.name}")
         task = _lora_task(fname)
-        if task is not None and task != mode:
-            problems.append(f"{fname} is a {task.upper()} expert but mode is {mode}: use {want.name}")
+        if task is not None and task != EXPERT_TASK.get(mode, mode):
+            problems.append(f"{fname} is a {task.upper()} expert but mode {mode} runs on the "
+                            f"{EXPERT_TASK.get(mode, mode).upper()} experts: use {want.name}")
     return files, problems
 
 
@@ -274,9 +276,10 @@ def _pairing_problems(mode: str, slot: str, preset_uses: tuple[LoraUse, ...], lo
     task = _lora_task(name)
     noise = _lora_noise(name)
     right = ", ".join(BY_ROLE[u.role].name for u in preset_uses) or "no LoRA (preset 'quality')"
-    if mode in ("i2v", "t2v"):
-        if task is not None and task != mode:
-            out.append(f"{name} is a {task.upper()} LoRA but the {slot}-noise expert is {mode.upper()}: use {right}")
+    if mode in EXPERT_TASK:
+        family = EXPERT_TASK[mode]
+        if task is not None and task != family:
+            out.append(f"{name} is a {task.upper()} LoRA but the {slot}-noise expert is {family.upper()}: use {right}")
         if noise is not None and noise != slot:
             out.append(f"{name} is the {noise}-noise LoRA but it is on the {slot}-noise expert: use {right}")
     elif mode == "s2v":

@@ -92,10 +92,16 @@ class Readiness:
 
 
 def comfy_folders(comfyui: str | os.PathLike[str], comfy_args: Sequence[str]) -> tuple[str, list[str], str | None]:
-    """(ComfyUI dir, extra_model_paths yaml files, models dir) that `main.py comfy_args` uses."""
+    """(ComfyUI dir, extra_model_paths yaml files, models dir) that `main.py comfy_args` uses;
+    relative paths as ComfyUI sees them (it runs in its own folder)."""
+    root = Path(comfyui).expanduser()
+
+    def at(p: str) -> str:
+        return str(root / Path(p).expanduser())  # an absolute path stays itself
+
     base = arg_values(comfy_args, "--base-directory")
-    models = str(Path(base[-1]).expanduser() / "models") if base else None
-    return str(Path(comfyui).expanduser()), arg_values(comfy_args, "--extra-model-paths-config"), models
+    models = str(Path(at(base[-1])) / "models") if base else None
+    return str(root), [at(y) for y in arg_values(comfy_args, "--extra-model-paths-config")], models
 
 
 def local(comfyui: str | os.PathLike[str], comfy_args: Sequence[str]) -> Readiness:

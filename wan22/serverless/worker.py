@@ -17,8 +17,10 @@ import asyncio
 import atexit
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import urllib.error
 from collections.abc import Callable, Mapping, Sequence
@@ -119,6 +121,9 @@ class Worker:
         except (JobError, Wan22Error) as e:
             log.info("job %s refused: %s", job_id, str(e).splitlines()[0])
             return {"error": str(e)}
+        except OSError as e:  # URLError included: ComfyUI went away between the steps above
+            log.error("job %s: ComfyUI request failed: %s", job_id, e)
+            return {"error": f"a request to ComfyUI at {self.comfy.url} failed ({getattr(e, 'reason', e)})"}
 
     async def handler(self, job: dict[str, Any]) -> dict[str, Any]:
         """The coroutine the runpod SDK calls; the job runs in a thread, so the SDK's local API
@@ -182,10 +187,19 @@ class Worker:
 
 def serve(worker: Worker, rp_args: Sequence[str]) -> None:
     """Hand the handler to the runpod SDK with its own flags (it parses sys.argv itself)."""
+    args = list(rp_args)
+    if "--test_input" not in args and not os.environ.get("RUNPOD_WEBHOOK_GET_JOB") and os.path.isfile("test_input.json"):
+        with open("test_input.json", encoding="utf-8") as f:  # the SDK's own local fallback, read before the chdir below
+            args += ["--test_input", f.read()]
     os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")  # the SDK's DEBUG default logs every output in full
+    # The SDK keeps its job list in <cwd>/.runpod_jobs.pkl (read back at the next start): give it a
+    # folder of its own, never the pack or a user's folder.
+    state = tempfile.mkdtemp(prefix="wan22-worker-state-")
+    atexit.register(shutil.rmtree, state, True)
+    os.chdir(state)
     import runpod
 
-    sys.argv = [sys.argv[0], *rp_args]
+    sys.argv = [sys.argv[0], *args]
     runpod.serverless.start({"handler": worker.handler})
 
 

@@ -19,6 +19,7 @@ from .report import fmt_size
 from .safetensors_header import Header, HeaderError, read_header
 
 SIZE_TOLERANCE = 0.03
+NO_URL = "(no download link is known: get it where the workflow came from)"
 LORA_TARGET_DIM = 5120  # every LoRA in the catalog patches the 14B models
 
 _CacheKey = tuple[int, int, int, int]
@@ -50,6 +51,23 @@ class HeaderCache:
         return h, ident
 
 
+def source_of(entry: CatalogFile) -> str:
+    """Where to download the file (a workflow's own file may come without a link)."""
+    return entry.url or NO_URL
+
+
+def kind_fits(want: str, kind: str) -> bool:
+    """Whether a header identity `kind` is what an entry wants: the same kind, or for the files a
+    workflow names outside the catalog 'any:<kinds or families>' / 'not:<kinds or families>'
+    (a family is the part before ':', e.g. 'lora' of 'lora:wan')."""
+    family = kind.split(":", 1)[0]
+    for prefix, inside in (("any:", True), ("not:", False)):
+        if want.startswith(prefix):
+            listed = set(want[len(prefix):].split(","))
+            return (kind in listed or family in listed) == inside
+    return kind == want
+
+
 @dataclass
 class Check:
     """One file judged as one catalog entry."""
@@ -73,13 +91,13 @@ def inspect_file(entry: CatalogFile, path: str, headers: HeaderCache, aria2: set
     size = st.st_size
     if not path.lower().endswith(SAFETENSORS_EXTS):
         return Check("wrong_model", f"a {os.path.splitext(path)[1]} file, not safetensors: this pack checks and ComfyUI's "
-                     f"Wan templates use the .safetensors file. Download: {entry.url}", None, size)
+                     f"Wan templates use the .safetensors file. Download: {source_of(entry)}", None, size)
     h, ident = headers.get(path, st)
     if isinstance(h, HeaderError):
         if h.reason == "unreadable":
             return Check("corrupt", f"{h}. The file may be intact, but ComfyUI cannot read it either: check its "
                          f"permissions (chmod a+r {shlex.quote(path)}) and that the volume is mounted", None, size)
-        return Check("corrupt", f"not a readable safetensors file: {h}. Re-download it: {entry.url}", None, size)
+        return Check("corrupt", f"not a readable safetensors file: {h}. Re-download it: {source_of(entry)}", None, size)
     if ident is None:
         ident = identify(h)
     damage = _damage(entry, path, size, h, ident, aria2)
@@ -101,18 +119,18 @@ def _damage(entry: CatalogFile, path: str, size: int, h: Header, ident: Identity
         pct = 100.0 * h.file_size / max(h.data_end, 1)
         also = _identity_problem(entry, ident, h)
         again = ("a demo-volume stand-in cut short: run `python -m wan22 demo-volume` on the folder again"
-                 if is_stand_in(h) else f"the download stopped early. Re-download it: {entry.url}")
+                 if is_stand_in(h) else f"the download stopped early. Re-download it: {source_of(entry)}")
         return Check("truncated",
                      f"the file is {h.file_size:,} bytes but its header needs {h.data_end:,} ({missing:,} bytes "
                      f"missing, {pct:.1f}% present): {again}" + (f"\nAlso: {also}" if also else ""), ident, size, h)
     if aria2 is not None and path in aria2:
         return Check("truncated", f"aria2 has not finished it ({os.path.basename(path)}.aria2 is next to it): the file "
-                     f"has its full size but not all of its data. Resume the download (aria2c -c) or re-download: {entry.url}",
+                     f"has its full size but not all of its data. Resume the download (aria2c -c) or re-download: {source_of(entry)}",
                      ident, size, h)
     if h.trailing_bytes:
         return Check("corrupt", f"{h.trailing_bytes:,} extra bytes after the last tensor (the header accounts for "
                      f"{h.data_end:,} of {h.file_size:,}): the safetensors library refuses such a file ('file not fully "
-                     f"covered'). Re-download it: {entry.url}", ident, size, h)
+                     f"covered'). Re-download it: {source_of(entry)}", ident, size, h)
     return None
 
 
@@ -136,27 +154,27 @@ def _identity_problem(entry: CatalogFile, ident: Identity, h: Header) -> str:
     """Why the header says this is not `entry` ('' when it fits)."""
     want = entry.kind
     stand_in = is_stand_in(h)
-    if ident.kind != want:
+    if not kind_fits(want, ident.kind):
         msg = f"the header says this is {ident.label}, but {entry.name} must be {entry.description}."
         belongs = [f.name for f in FILES if f.kind == ident.kind and f.role != entry.role]
         if belongs and ident.kind.startswith("wan_dit"):
             msg += f" A file with this header belongs under {' or '.join(belongs)}."
-        msg += f" Get the right file: {entry.url}"
+        msg += f" Get the right file: {source_of(entry)}"
         return msg
     want_dim = _expected_dim(entry)
     if want_dim and ident.dim and not stand_in and ident.dim != want_dim:
         return (f"the header says this is {ident.label}, but {entry.name} must be the 14B-size file "
-                f"(width {want_dim}, found {ident.dim}). Get the right file: {entry.url}")
+                f"(width {want_dim}, found {ident.dim}). Get the right file: {source_of(entry)}")
     if want == "lora:wan":
         in_dim = ident.facts.get("in_dim")
         task = "t2v" if "t2v" in entry.role else "i2v" if "i2v" in entry.role else None
         if in_dim is not None and task is not None and (task == "i2v" and in_dim != 36 or task == "t2v" and in_dim != 16):
             return (f"this LoRA patches a model with in_dim {in_dim}, which does not fit the {task.upper()} experts "
-                    f"(in_dim {36 if task == 'i2v' else 16}). Get the right file: {entry.url}")
+                    f"(in_dim {36 if task == 'i2v' else 16}). Get the right file: {source_of(entry)}")
     role = h.metadata.get(STAND_IN_ROLE_KEY)
     if stand_in and role and role != entry.role and role in BY_ROLE:
         return (f"a demo-volume stand-in made for {BY_ROLE[role].name}, copied or renamed to {entry.name}. "
-                f"Re-run `python -m wan22 demo-volume` on the folder, or put the real file here: {entry.url}")
+                f"Re-run `python -m wan22 demo-volume` on the folder, or put the real file here: {source_of(entry)}")
     return ""
 
 

@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from ..catalog import FILES, LEGACY_FOLDERS, MODEL_EXTENSIONS, USABLE, CatalogFile, folder_names
-from .checks import Check, HeaderCache, inspect_file
+from .checks import Check, HeaderCache, inspect_file, source_of
 from .listing import OTHER_FORMATS, SAFETENSORS_EXTS, Listing
 from .report import Finding
 from .roots import FolderConfig, SearchDir, YamlSection, inside, section_for
@@ -262,7 +262,7 @@ def _partial_download(s: _Search) -> Finding | None:
     except OSError:
         pass
     f.hint = (f"only an unfinished download exists ({os.path.basename(p)}{_partial_progress(p)}): finish or restart "
-              f"it, then it must end up as {f.expected_path or name}. Download: {s.entry.url}")
+              f"it, then it must end up as {f.expected_path or name}. Download: {source_of(s.entry)}")
     return f
 
 
@@ -304,11 +304,13 @@ def _missing(s: _Search, similar_wrong: list[tuple[str, Check]]) -> Finding:
     close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
     if close:
         lines.append("closest names there (other files): " + ", ".join(close))
-    if f.expected_path:
+    if f.expected_path and s.entry.url:
         lines.append(f"download it to {f.expected_path}:")
         lines.append(f"wget -c -O {shlex.quote(f.expected_path)} {shlex.quote(s.entry.url)}")
+    elif f.expected_path:
+        lines.append(f"it belongs at {f.expected_path} {source_of(s.entry)}")
     else:
-        lines.append(f"download: {s.entry.url}")
+        lines.append(f"download: {source_of(s.entry)}")
     f.hint = "\n".join(lines)
     return f
 

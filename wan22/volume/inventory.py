@@ -33,14 +33,14 @@ __all__ = [
 
 
 def run_inventory(cfg: FolderConfig, verify: bool = False, roles: Iterable[str] | None = None,
-                  progress: Progress | None = None, cache: bool = True) -> Report:
+                  progress: Progress | None = None, cache: bool = True, listing: Listing | None = None) -> Report:
     """The inventory of the folders `cfg` describes, for every catalog file (or only `roles`):
     where each file is, what is wrong with it, and which workflows are ready. `verify` hashes the
     data too (slow; `progress` is told about each file); `cache` keeps headers between runs in
-    this process (ComfyUI's node and route)."""
+    this process (ComfyUI's node and route); `listing` is scan(cfg) when the caller has one."""
     t0 = time.perf_counter()
     headers = HeaderCache(shared=cache)
-    listing = scan(cfg)
+    listing = listing if listing is not None else scan(cfg)
     warnings: list[str] = []
     for top in listing.truncated_walk:
         warnings.append(f"stopped listing {top} after {MAX_ROOT_ENTRIES:,} entries: files deeper in it were not "

@@ -1,7 +1,7 @@
 """Prefetch the model files a prompt needs from a slow (network) volume into the page cache.
 
-ComfyUI's loaders read safetensors through mmap: one page fault, one small request, one round
-trip at a time (on bench/slowfs.py's emulated volume: 88 MB/s, against 240 MB/s for four streams).
+ComfyUI's loaders read safetensors through mmap, one page-fault readahead window at a time (on
+bench/slowfs.py's emulated volume: 171-185 MB/s of a 250 MB/s link; four streams reach 200-240).
 The prefetcher reads the same files ahead of the loaders, in the order they will ask for them, with
 large sequential reads on a few parallel streams; ComfyUI's own loaders still do all the loading.
 

@@ -47,9 +47,10 @@ class WorkflowStatus:
     """Whether one workflow can run on the volume, and which files block it."""
 
     ready: bool
-    blocking: list[dict[str, str]]
+    blocking: list[dict[str, Any]]  # role, name, status, hint (a workflow file's also folder, nodes)
     warnings: list[str] = field(default_factory=list)
     stand_ins: list[str] = field(default_factory=list)
+    files: list[tuple[str, str]] | None = None  # (folder, name) a workflow file references; None: a workflow id
 
     def as_dict(self) -> dict[str, Any]:
         """The workflow's entry in the inventory JSON."""
@@ -154,8 +155,9 @@ class Report:
     def text(self, workflow_ids: Iterable[str] | None = None) -> str:
         """The report for people (the CLI's output): readiness, then problems, ok files, stand-ins."""
         ids = list(workflow_ids) if workflow_ids else list(self.workflows)
-        relevant = {r for w in ids for r in preset_roles(w)}
-        files = [f for f in self.files if f.role in relevant]
+        named = {ref for w in ids for ref in self.workflows[w].files or ()}  # a workflow file's own references
+        relevant = {r for w in ids if self.workflows[w].files is None for r in preset_roles(w)}
+        files = [f for f in self.files if f.role in relevant or (f.folder, f.name) in named]
         out = self._head_lines(ids)
         out += _problem_lines([f for f in files if f.status not in USABLE])
         out += _ok_lines([f for f in files if f.status == "ok"])
