@@ -1,12 +1,14 @@
 """ComfyUI version compatibility run (`make test-compat`): the comfy tier's smoke subset on each
-older ComfyUI release we claim, the whole comfy tier on the pinned one, one table at the end.
+ComfyUI release we claim and on the pinned one (the reference), one table at the end.
 
-    python tools/compat.py [--versions "0.14.0 0.25.0 0.33.0"] [--full 0.33.0] [--mirror GIT_DIR]
-                           [--cache DIR] [--smoke-only] [--with-slow] [--tree DIR] [--json FILE] [--list]
+    python tools/compat.py [--versions "0.14.0 0.25.0 0.33.0"] [--reference 0.33.0] [--full-tier]
+                           [--with-slow] [--mirror GIT_DIR] [--cache DIR] [--tree DIR] [--json FILE] [--list]
 
 Versions come from --versions, else $COMFYUI_VERSIONS, else default_versions(): the oldest
-release pyproject's requires-comfyui claims, IN_BETWEEN, and the pinned release (the reference,
---full), which runs the whole comfy tier except the tests marked slow (--with-slow adds them).
+release pyproject's requires-comfyui claims, IN_BETWEEN, and the pinned release. With
+--full-tier (or COMPAT_FULL=1) the reference runs the whole comfy tier except the tests marked
+slow (--with-slow adds them): the tests `make test-comfy` runs, 22 min on 2 shared cores, so it
+is not the default (the smoke subset on the three default releases: 7.3 min).
 Each version is got once into a cache folder outside the repository (--cache, else
 $COMFYUI_VERSIONS_DIR, else ~/comfy/versions/<version>), from the first source that works:
   1. the checkout at $COMFYUI_PATH (or ~/comfy/ComfyUI) when its comfyui_version.py is that version;
@@ -55,9 +57,9 @@ IN_BETWEEN = "0.25.0"  # a release between the oldest claimed and the pinned one
 # start-up line, every node id registered, its routes and frontend served, every core node the
 # example API workflows use present with the inputs it requires), the i2v fast and s2v fast API
 # twins run, MoE equality (fast preset: the quality preset's takes 1-3 min more per version and
-# runs in the reference's full tier). test_core's test_pack_loads_without_import_failure is left
-# to the full tier: it fails on any IMPORT FAILED line, a core node's included (0.25.0's
-# nodes_glsl.py without OpenGL), which says nothing about the pack.
+# runs in the full tier). test_core's test_pack_loads_without_import_failure is left to the full
+# tier: it fails on any IMPORT FAILED line, a core node's included (0.25.0's nodes_glsl.py without
+# glfw/OpenGL), which says nothing about the pack.
 SMOKE = (
     "tests/comfy/test_compat_smoke.py",
     "tests/comfy/test_core.py::test_moe_sampler_equals_two_ksampler_advanced_bit_for_bit[fast]",
@@ -357,11 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--versions", default=os.environ.get("COMFYUI_VERSIONS") or " ".join(default_versions()),
                    help="ComfyUI versions, space or comma separated (default: $COMFYUI_VERSIONS, else %(default)s)")
-    p.add_argument("--full", default=PINNED, help="the reference version: runs the whole comfy tier, and a failure "
-                   "there too is not held against an older version (default %(default)s; run even when not in --versions)")
-    p.add_argument("--smoke-only", action="store_true", help="the reference version runs the smoke subset too")
-    p.add_argument("--with-slow", action="store_true", help="the full tier includes the tests marked slow (the real "
-                   "text encoder and the face-video Animate run, about 7 min on 2 cores; `make test` runs them)")
+    p.add_argument("--reference", default=PINNED, help="a test that fails here too is not held against an older "
+                   "version (default %(default)s; run even when not in --versions)")
+    p.add_argument("--full-tier", action="store_true", default=os.environ.get("COMPAT_FULL", "") not in ("", "0"),
+                   help="the reference runs the whole comfy tier, not only the smoke subset (default: $COMPAT_FULL; "
+                   "22 min here, the same tests `make test-comfy` runs)")
+    p.add_argument("--with-slow", action="store_true", help="with --full-tier: include the tests marked slow (the real "
+                   "text encoder and the face-video Animate run, about 7 min more on 2 cores)")
     p.add_argument("--tree", default=str(REPO), help="the pack checkout whose tests run (default: this one), e.g. a "
                    "`git archive HEAD` copy while the working tree is mid-change")
     p.add_argument("--mirror", default=os.environ.get("COMFYUI_MIRROR"), help="bare git dir with ComfyUI's history "
@@ -377,12 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     versions = parse_versions(a.versions)
-    full = a.full.lstrip("v")
-    if full not in versions:
-        versions.append(full)
+    ref = a.reference.lstrip("v")
+    if ref not in versions:
+        versions.append(ref)
     versions.sort(key=_vkey)
     if a.list:
-        print("versions:", " ".join(versions), f"(reference {full}: {'smoke subset' if a.smoke_only else 'full tier'})")
+        print("versions:", " ".join(versions), f"(reference {ref}: {'whole comfy tier' if a.full_tier else 'smoke subset'})")
         print("smoke subset:", *SMOKE, sep="\n  ")
         return 0
     cache = Path(a.cache).expanduser()
@@ -392,14 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="wan22-compat-"))
     outcomes = []
     for v in versions:
-        is_full = v == full and not a.smoke_only
+        is_full = v == ref and a.full_tier
         extra = [*a.pytest_args, *([] if a.with_slow or not is_full else ["-m", "not slow"])]
         outcomes.append(run_tests(v, *checkouts[v], FULL_TIER if is_full else SMOKE, workdir, extra, Path(a.tree).resolve()))
-    lines, ok = verdict(outcomes, full)
+    lines, ok = verdict(outcomes, ref)
     wall = time.monotonic() - started
     print("\n".join(["", *lines, "", f"compat run: {len(versions)} versions in {wall:.0f} s wall; logs in {workdir}"]))
     if a.json:
-        Path(a.json).write_text(json.dumps({"wall_seconds": round(wall, 1), "reference": full, "ok": ok, "versions": [
+        Path(a.json).write_text(json.dumps({"wall_seconds": round(wall, 1), "reference": ref, "ok": ok, "versions": [
             {"version": o.version, "checkout": str(o.checkout), "source": o.source, "seconds": round(o.seconds, 1),
              "tests": list(o.tests), "results": {k: list(v) for k, v in o.results.items()}, "deps": o.deps}
             for o in outcomes]}, indent=2))
