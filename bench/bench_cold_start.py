@@ -38,11 +38,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-sys.path.insert(0, str(REPO / "tests" / "comfy"))
 
 import slowfs  # noqa: E402
-from harness import Server, find_comfyui, free_port, make_base, start_image, write_yaml  # noqa: E402
-from prompts import i2v_native, i2v_ours  # noqa: E402
 
 from wan22.catalog import BY_ROLE  # noqa: E402
 from wan22.demo.demo_volume import (  # noqa: E402
@@ -52,6 +49,17 @@ from wan22.demo.demo_volume import (  # noqa: E402
     sparse_tensors_for,
     stand_in_metadata,
 )
+from wan22.demo.graphs import i2v_native, i2v_ours  # noqa: E402
+from wan22.demo.server import ComfyServer as Server  # noqa: E402
+from wan22.demo.server import find_comfyui, free_port, make_base, not_found_reason, start_image  # noqa: E402
+
+YAML_KEYS = ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras", "datasets")
+
+
+def write_yaml(path: Path, volume: Path) -> Path:
+    from wan22.demo.server import write_model_paths_yaml
+
+    return write_model_paths_yaml(path, volume, section="wan22_test", keys=YAML_KEYS)
 from wan22.plan.overrides import Overrides  # noqa: E402
 from wan22.plan.routing import make_plan  # noqa: E402
 from wan22.volume.safetensors_header import DTYPE_SIZES, build_header  # noqa: E402
@@ -350,7 +358,8 @@ def main() -> int:
     preset = a.preset or ("quality" if a.quick else "fast")
     steps = a.steps or (2 if a.quick else 4)
     modes = (a.modes or ("default" if a.quick else "default,disable-mmap")).split(",")
-    comfy, why = find_comfyui()
+    comfy = find_comfyui()
+    why = not_found_reason()
     why = why if comfy is None else slowfs.ensure_fuse()
     if why or os.geteuid() != 0:
         print(f"SKIPPED: bench_cold_start cannot run here: {why or 'needs root to drop the page cache'}")
@@ -370,7 +379,7 @@ def main() -> int:
     base = make_base(tmp / "base")
     start_image(base / "input" / "wan22_start.png", 64)
     mnt, stats = tmp / "mnt", str(tmp / "slowfs.json")
-    yaml = write_yaml(tmp / "extra.yaml", mnt)
+    yaml = write_yaml(tmp / "extra.yaml", mnt)  # harness keys: the datasets folder too
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     print(f"emulated volume: {settings.latency_ms} ms per request, {settings.bandwidth_mbs} MB/s cap; "
           f"{runs} runs per variant and cache state; modes {', '.join(modes)}; i2v {preset}, {steps} steps, "

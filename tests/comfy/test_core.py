@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from harness import PromptFailed, PromptRejected, video_info
-from prompts import bundle, i2v_native, i2v_ours, router
 
 from wan22.catalog import BY_ROLE
+from wan22.demo.graphs import bundle, i2v_native, i2v_ours, router
 from wan22.plan.routing import make_plan
 from wan22.plan.sigmas import sigmas_for, split_step
 

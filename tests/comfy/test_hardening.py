@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from harness import DAMAGED, PromptFailed, PromptRejected
-from prompts import bundle, i2v_ours
 
 from wan22.catalog import BY_ROLE
+from wan22.demo.graphs import bundle, i2v_ours
 
 Prompt = dict[str, Any]
 

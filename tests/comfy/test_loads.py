@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prompts import bundle, i2v_ours, router
-
 from wan22.catalog import BY_ROLE
+from wan22.demo.graphs import bundle, i2v_ours, router
 
 
 def _loads(server: Any, prompt: dict[str, Any]) -> dict[str, int]:

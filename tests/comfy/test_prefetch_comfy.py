@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from harness import Server, free_port, make_base, start_image, tree_hashes, write_yaml
-from prompts import i2v_native, i2v_ours
 
 from wan22.catalog import BY_ROLE
+from wan22.demo.graphs import i2v_native, i2v_ours
 
 I2V_FILES = [BY_ROLE[r].name for r in ("i2v_high", "lora_i2v_high", "i2v_low", "lora_i2v_low")]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from harness import video_info
-from prompts import bundle, conditioning_nodes, router
 
 from wan22.audio.frames import frame_plan
+from wan22.demo.graphs import bundle, conditioning_nodes, router
 
 SECONDS = 5.5  # more than one 77-frame chunk: the plan needs one Extend
 

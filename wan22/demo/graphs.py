@@ -1,11 +1,12 @@
-"""API-format prompts for the comfy tier: our nodes, and the native template graph they replace."""
+"""API-format graphs of our nodes and of the native template graph they replace (two UNETLoaders,
+two LoRA loaders, two KSamplerAdvanced), for the comfy test tier and the benchmarks."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from wan22.catalog import BY_ROLE
-from wan22.plan.routing import make_plan
+from ..catalog import BY_ROLE
+from ..plan.routing import make_plan
 
 POS = "wan22_demo_positive"
 NEG = "wan22_demo_negative"
