@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from .inventory import folder_args
+from .inventory import add_folder_args, folder_args
 
 
 def _wanted(workflows: list[str]) -> tuple[dict[str, tuple[str, ...]], set[str], str]:
@@ -93,11 +93,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     s.add_argument("--workflow", action="append", metavar="ID|FILE.json",
                    help="what to make ready (repeatable): a workflow id (i2v, i2v_fast, t2v, s2v, animate, ...) or a "
                         "workflow JSON naming catalog files; default: every workflow")
-    s.add_argument("--root", action="append", metavar="DIR",
-                   help="a models folder laid out like ComfyUI/models: diffusion_models/, vae/, loras/... (repeatable)")
-    s.add_argument("--extra-model-paths", action="append", metavar="YAML",
-                   help="an extra_model_paths.yaml, read exactly as ComfyUI reads it (repeatable, in ComfyUI's order)")
-    s.add_argument("--comfyui", metavar="DIR", help="a ComfyUI folder: its models/ and its extra_model_paths.yaml")
+    add_folder_args(s)
     s.add_argument("--to", metavar="DIR",
                    help="put files in DIR/<folder key>/ (default: the first --root, else the folder the inventory "
                         "names for each file)")

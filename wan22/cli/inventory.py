@@ -146,16 +146,21 @@ def folder_args(a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     return {"comfyui": comfyui, "extra_yaml": a.extra_model_paths, "roots": roots}, ""
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    s = sub.add_parser("inventory", help="which workflows the model folders can serve, and what is wrong",
-                       description="Reads only directory listings and safetensors headers (tensor data only with "
-                                   "--verify) and never writes. Exit 0: every requested workflow is ready; 1: not; "
-                                   "2: bad usage.")
+def add_folder_args(s: argparse.ArgumentParser) -> None:
+    """The model-folder flags `inventory` and `fetch` share (read back by folder_args)."""
     s.add_argument("--root", action="append", metavar="DIR",
                    help="a models folder laid out like ComfyUI/models: diffusion_models/, vae/, loras/... (repeatable)")
     s.add_argument("--extra-model-paths", action="append", metavar="YAML",
                    help="an extra_model_paths.yaml, read exactly as ComfyUI reads it (repeatable, in ComfyUI's order)")
     s.add_argument("--comfyui", metavar="DIR", help="a ComfyUI folder: its models/ and its extra_model_paths.yaml")
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("inventory", help="which workflows the model folders can serve, and what is wrong",
+                       description="Reads only directory listings and safetensors headers (tensor data only with "
+                                   "--verify) and never writes. Exit 0: every requested workflow is ready; 1: not; "
+                                   "2: bad usage.")
+    add_folder_args(s)
     s.add_argument("--workflow", action="append", metavar="ID",
                    help="judge only these workflow ids (repeatable): i2v, i2v_fast, t2v, s2v, animate, ...")
     s.add_argument("--json", action="store_true", help="print one JSON object (roots, files, workflows, ...)")
