@@ -14,7 +14,7 @@ from ..catalog import BY_ROLE
 from ..errors import MissingFilesError
 from .overrides import AUTO as AUTO
 from .overrides import NONE as NONE
-from .presets import MODES
+from .presets import MODES, VAE_ROLE
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ BUNDLE_INPUTS: tuple[BundleInput, ...] = (
     BundleInput("text_encoder", "text_encoders", dict.fromkeys(MODES, "text_encoder"),
                 "umT5-XXL, loaded with CLIPLoader type 'wan'. 'none' skips it (about 6.7 GB of RAM) for graphs "
                 "that bring their own conditioning, e.g. API workflows with precomputed embeddings.", optional=True),
-    BundleInput("vae", "vae", dict.fromkeys(MODES, "vae"),
+    BundleInput("vae", "vae", {m: VAE_ROLE.get(m, "vae") for m in MODES},
                 "The Wan 2.1 VAE (every Wan 2.2 14B model uses it; wan2.2_vae is for the 5B model only)."),
     BundleInput("clip_vision", "clip_vision", {"animate": "clip_vision"},
                 "animate only: CLIP ViT-H. Wan 2.2 I2V does not use CLIP vision."),

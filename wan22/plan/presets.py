@@ -29,6 +29,13 @@ EXPERT_TASK = {"i2v": "i2v", "t2v": "t2v", "flf2v": "i2v"}
 # experts and so the I2V boundary (at 20 steps, shift 8 it splits at step 10, as the template does).
 BOUNDARY = {"i2v": 0.900, "t2v": 0.875, "flf2v": 0.900}
 
+# The VAE each mode decodes with (catalog role): every 14B model uses the Wan 2.1 VAE ('vae');
+# a mode that needs another one (the 5B model's Wan 2.2 VAE) is listed here.
+VAE_ROLE: dict[str, str] = {}
+
+# Roles a mode needs besides its experts, LoRAs, text encoder and VAE.
+MODE_EXTRAS: dict[str, tuple[str, ...]] = {"s2v": ("audio_encoder",), "animate": ("clip_vision",)}
+
 # The 4-step Lightning LoRAs are distilled for exactly these settings.
 LIGHTNING_ROLES = ("lora_i2v_high", "lora_i2v_low", "lora_t2v_high", "lora_t2v_low")
 
@@ -71,11 +78,7 @@ class Preset:
         roles: list[str] = list(self.experts)
         for stage in self.loras:
             roles += [u.role for u in stage if u.role not in self.optional]
-        roles += ["text_encoder", "vae"]
-        if self.mode == "s2v":
-            roles.append("audio_encoder")
-        if self.mode == "animate":
-            roles.append("clip_vision")
+        roles += ["text_encoder", VAE_ROLE.get(self.mode, "vae"), *MODE_EXTRAS.get(self.mode, ())]
         return tuple(dict.fromkeys(roles))
 
 
