@@ -8,14 +8,23 @@ first --blocks of the 40 transformer blocks, random data, marked as stand-ins), 
 request latency, bandwidth cap). Conditioning comes from LoadTrainingDataset in both graphs (a
 real umT5 cannot run in this machine's RAM; see docs).
 
-Each run: a fresh server, page cache dropped after it is up (cold) or kept from the run before
-(warm), POST /prompt, times to the first sampling step and to the saved video from the websocket,
-the server's peak RSS (VmHWM). Variants alternate run by run. Figures: medians and ratios
-ours / native. The last output line is one JSON object (contract): cold_ratio, warm_ratio,
-ram_ratio, native_cold_s, ours_cold_s, the emulator settings and more.
+Each run: the variant's server (one per variant and loading mode, started once; --fresh-servers
+starts a new one for every run) unloads its models and resets its executor cache (POST /free),
+the page cache is dropped (cold) or kept from the run before (warm), POST /prompt, times to the
+first sampling step and to the saved video from the websocket, the server's peak RSS for that run
+(VmHWM, reset with /proc/PID/clear_refs), and the bytes and requests the volume served (a cold run
+that read less than the files' size would show it). Variants alternate run by run. Extras:
+ours_cache (WAN22_LOCAL_CACHE on this machine's disk; its first cold run fills the cache, the
+others read the local copies) and native_prefetch. Figures: medians and ratios ours / native.
+The last output line is one JSON object (contract): cold_ratio, warm_ratio, ram_ratio,
+native_cold_s, ours_cold_s, the emulator settings, disable_mmap and local_cache blocks when run,
+the wall time per phase (phase_s) and more.
 
 Usage: python bench/bench_cold_start.py [--quick] [--runs N] [--blocks K] [--modes default,disable-mmap]
-       [--latency-ms 2] [--bandwidth-mbs 250] [--json bench/results/cold_start.json]
+       [--extra ours_cache,native_prefetch] [--fresh-servers] [--latency-ms 2] [--bandwidth-mbs 250]
+       [--json bench/results/cold_start.json]
+--disable-mmap is ComfyUI 0.33's own flag; --disable-dynamic-vram is not passed: dynamic VRAM is
+already off with --cpu (comfy/cli_args.py enables_dynamic_vram).
 Needs root (drop_caches), /dev/fuse, fuse3 (installed with apt-get when missing) and mfusepy.
 """
 
@@ -206,45 +215,112 @@ def prompt_for(variant: str, seed: int, preset: str, steps: int) -> dict[str, An
     return p
 
 
-def one_run(comfy: Path, base: Path, yaml: Path, variant: str, mode: str, cold: bool, seed: int,
-            stats: str, logdir: Path, preset: str = "fast", steps: int = 4) -> dict[str, Any]:
-    """One fresh server and one prompt. Variants: native (stock loading), ours (our graph with the
+class Servers:
+    """The ComfyUI servers of one loading mode. Default: one server per variant, kept for all its
+    runs; before each run its models are unloaded and its executor cache reset (POST /free), and for
+    a cold run the page cache is dropped, so every run loads every file again (the volume's request
+    counter checks it). fresh=True: a new server for every run (the slow, strict way)."""
+
+    def __init__(self, comfy: Path, base: Path, yaml: Path, mode: str, logdir: Path, fresh: bool) -> None:
+        self.comfy, self.base, self.yaml, self.mode, self.logdir, self.fresh = comfy, base, yaml, mode, logdir, fresh
+        self.live: dict[str, Server] = {}
+        self.start_s: list[float] = []
+        self.warm_paths: list[str] = []  # read before a warm run: the page cache may have been dropped meanwhile
+
+    def cache_dir(self) -> Path:
+        return self.logdir / f"localcache-{self.mode}"
+
+    def get(self, variant: str, tag: str) -> Server:
+        # Every live server lets go of its models (and their memory maps: drop_caches cannot drop
+        # pages a process still maps, so an idle server holding them would warm the next cold run).
+        for s in self.live.values():
+            s.request("POST", "/free", {"unload_models": True, "free_memory": True})
+        if self.live:
+            time.sleep(1.5)  # each prompt worker unloads, resets its cache and collects at once
+        if variant in self.live:
+            return self.live[variant]
+        os.environ["WAN22_PREFETCH"] = "0" if variant == "native" else "1"
+        if variant == "ours_cache":
+            os.environ["WAN22_LOCAL_CACHE"] = str(self.cache_dir())
+        else:
+            os.environ.pop("WAN22_LOCAL_CACHE", None)
+        extra = ["--disable-mmap"] if self.mode == "disable-mmap" else []
+        server = Server(comfyui=self.comfy, base=self.base, yaml=self.yaml, port=free_port(),
+                        log_path=self.logdir / f"{variant}_{self.mode}_{tag if self.fresh else 'all'}.log")
+        t = time.perf_counter()
+        try:
+            server.start(extra_args=extra)
+        except BaseException:
+            server.stop()
+            raise
+        self.start_s.append(round(time.perf_counter() - t, 1))
+        if not self.fresh:
+            self.live[variant] = server
+        return server
+
+    def release(self, server: Server) -> None:
+        if self.fresh:
+            server.stop()
+
+    def close(self) -> None:
+        for s in self.live.values():
+            s.stop()
+        self.live.clear()
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Start VmHWM afresh for this run (clear_refs 5, Linux >= 4.0; root)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5\n")
+    except OSError:
+        pass
+
+
+def one_run(servers: Servers, variant: str, cold: bool, seed: int, stats: str,
+            preset: str = "fast", steps: int = 4) -> dict[str, Any]:
+    """One prompt on the variant's server. Variants: native (stock loading), ours (our graph with the
     prefetcher), and the extras native_prefetch (native graph, prefetcher on) and ours_cache (ours
     with WAN22_LOCAL_CACHE on this machine's disk)."""
-    os.environ["WAN22_PREFETCH"] = "0" if variant == "native" else "1"
-    if variant == "ours_cache":
-        os.environ["WAN22_LOCAL_CACHE"] = str(logdir / "localcache")
-    else:
-        os.environ.pop("WAN22_LOCAL_CACHE", None)
-    extra = ["--disable-mmap"] if mode == "disable-mmap" else []
-    server = Server(comfyui=comfy, base=base, yaml=yaml, port=free_port(),
-                    log_path=logdir / f"{variant}_{mode}_{'cold' if cold else 'warm'}_{seed}.log")
-    server.start(extra_args=extra)
+    server = servers.get(variant, f"{'cold' if cold else 'warm'}_{seed}")
     try:
+        assert server.proc is not None
         if cold and not slowfs.drop_caches():
             raise RuntimeError("cannot drop the page cache (needs root)")
+        if not cold:  # on a shared machine another job may have dropped the page cache since the last run
+            for p in servers.warm_paths:
+                with open(p, "rb", buffering=0) as f:
+                    while f.read(16 << 20):
+                        pass
+            time.sleep(0.5)  # the volume's counters are written every 0.2 s
+        log_at = len(server.log_text())
+        reset_peak_rss(server.proc.pid)
         before = slowfs.read_stats(stats)
         t = timed_prompt(server, prompt_for("ours" if variant.startswith("ours") else "native", seed, preset, steps))
         time.sleep(0.3)
         after = slowfs.read_stats(stats)
-        assert server.proc is not None
         t["rss_peak_mb"] = round(vm_hwm_mb(server.proc.pid))
         t["volume_requests"] = after["requests"] - before["requests"]
         t["volume_mb"] = round((after["bytes"] - before["bytes"]) / 1e6)
         t["load_avg_1m"] = round(os.getloadavg()[0], 1)
-        pre = [ln.split("[wan22] ", 1)[1] for ln in server.log_text().splitlines() if "[wan22] prefetched" in ln]
+        pre = [ln.split("[wan22] ", 1)[1] for ln in server.log_text()[log_at:].splitlines() if "[wan22] prefetched" in ln]
         if pre:
             t["prefetch"] = pre[-1]
-    finally:
+    except BaseException:
+        servers.close()
         server.stop()
+        raise
+    servers.release(server)
     return t
 
 
 # ---------------------------------------------------------------- loader only: ComfyUI's file reading alone
 
-def loader_child(comfy: str, prefetch: bool, paths: list[str]) -> None:
+def loader_child(comfy: str, variant: str, paths: list[str]) -> None:
     """In a fresh process: comfy.utils.load_torch_file on each file in load order, each tensor
-    copied out (as load_state_dict copies it), with or without the prefetcher running alongside."""
+    copied out (as load_state_dict copies it). Variants: native; prefetch (the prefetcher running
+    alongside); cache_fill (the prefetcher also writing WAN22_LOCAL_CACHE copies: the time includes
+    finishing the copies); local (loading those copies from this machine's disk)."""
     sys.path.insert(0, comfy)
     import comfy.cli_args
 
@@ -252,9 +328,21 @@ def loader_child(comfy: str, prefetch: bool, paths: list[str]) -> None:
     import comfy.utils
 
     from wan22.volume.prefetch import start_prefetch
+    from wan22.volume.prefetch_cache import CacheSink, LocalCache
 
+    cache = LocalCache(os.environ["WAN22_LOCAL_CACHE"]) if variant in ("cache_fill", "local") else None
+    if variant == "local":
+        assert cache is not None
+        paths = [cache.lookup(Path(p).parent.name, Path(p).name, p) or "" for p in paths]
+        if not all(paths):
+            raise SystemExit("local: a copy is missing or stale (run cache_fill first)")
     t0 = time.perf_counter()
-    job = start_prefetch(paths) if prefetch else None
+    job = None
+    if variant == "prefetch":
+        job = start_prefetch(paths)
+    elif variant == "cache_fill":
+        assert cache is not None
+        job = start_prefetch(paths, cache=CacheSink(cache, {p: (Path(p).parent.name, Path(p).name) for p in paths}))
     per = []
     for p in paths:
         t = time.perf_counter()
@@ -263,31 +351,47 @@ def loader_child(comfy: str, prefetch: bool, paths: list[str]) -> None:
             v.clone()
         del sd
         per.append(round(time.perf_counter() - t, 2))
+    summary = job.wait().summary_line() if job else ""
     total = time.perf_counter() - t0
-    print(json.dumps({"seconds": round(total, 2), "per_file_s": per,
-                      "prefetch": job.wait().summary_line() if job else ""}))
+    print(json.dumps({"seconds": round(total, 2), "per_file_s": per, "prefetch": summary}))
 
 
-def loader_phase(comfy: Path, mnt: Path, sizes: dict[str, int], runs: int) -> dict[str, Any]:
+def _loader_run(comfy: Path, variant: str, paths: list[str], env: dict[str, str]) -> dict[str, Any]:
     import subprocess
 
+    slowfs.drop_caches()
+    out = subprocess.run([sys.executable, __file__, "--loader-child", str(comfy), variant, *paths], env=env,
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    return dict(json.loads(out))
+
+
+def loader_phase(comfy: Path, mnt: Path, sizes: dict[str, int], runs: int, cache_dir: Path) -> dict[str, Any]:
+    """ComfyUI's file loading alone, page cache dropped before each run: native and with the
+    prefetcher, alternating; then the local copy cache: one filling run, `runs` runs from it."""
+    import shutil
+
     paths = [str(mnt / BY_ROLE[r].folder / BY_ROLE[r].name) for r in ("vae", "i2v_high", "i2v_low")]
-    rows: dict[str, list[float]] = {"native": [], "prefetch": []}
-    for i in range(runs):
-        for variant in (["native", "prefetch"] if i % 2 == 0 else ["prefetch", "native"]):
-            slowfs.drop_caches()
-            out = subprocess.run([sys.executable, __file__, "--loader-child", str(comfy), variant, *paths],
-                                 capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-            r = json.loads(out)
-            rows[variant].append(r["seconds"])
-            print(f"   loader only, run {i + 1} {variant:<8}: {r['seconds']:6.1f} s {r['per_file_s']}"
-                  + (f"\n        {r['prefetch']}" if r["prefetch"] else ""), flush=True)
+    env = dict(os.environ, WAN22_LOCAL_CACHE=str(cache_dir))
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    rows: dict[str, list[float]] = {"native": [], "prefetch": [], "cache_fill": [], "local": []}
+    plan = [v for i in range(runs) for v in (["native", "prefetch"] if i % 2 == 0 else ["prefetch", "native"])]
+    for i, variant in enumerate([*plan, "cache_fill", *["local"] * runs]):
+        r = _loader_run(comfy, variant, paths, env)
+        rows[variant].append(r["seconds"])
+        print(f"   loader only, {i + 1:2d} {variant:<10}: {r['seconds']:6.1f} s {r['per_file_s']}"
+              + (f"\n        {r['prefetch']}" if r["prefetch"] else ""), flush=True)
+    shutil.rmtree(cache_dir, ignore_errors=True)
     mb = sum(sizes[BY_ROLE[r].name] for r in ("vae", "i2v_high", "i2v_low")) / 1e6
-    n, p = statistics.median(rows["native"]), statistics.median(rows["prefetch"])
-    res = {"native_s": n, "prefetch_s": p, "ratio": round(p / n, 3), "mb": round(mb), "runs": rows,
-           "native_mbps": round(mb / n, 1), "prefetch_mbps": round(mb / p, 1)}
+    med = {k: round(statistics.median(v), 3) for k, v in rows.items()}
+    n = med["native"]
+    res = {"native_s": n, "prefetch_s": med["prefetch"], "ratio": round(med["prefetch"] / n, 3), "mb": round(mb),
+           "runs": rows, "native_mbps": round(mb / n, 1), "prefetch_mbps": round(mb / med["prefetch"], 1),
+           "local_cache_fill_s": med["cache_fill"], "local_cache_fill_ratio": round(med["cache_fill"] / n, 3),
+           "local_cache_cold_s": med["local"], "local_cache_cold_ratio": round(med["local"] / n, 3)}
     print(f"loader only (comfy.utils.load_torch_file + copy, {mb:.0f} MB, page cache dropped): native {n:.1f} s "
-          f"({mb / n:.0f} MB/s), with the prefetcher {p:.1f} s ({mb / p:.0f} MB/s) -> ratio {res['ratio']:.3f}", flush=True)
+          f"({mb / n:.0f} MB/s), with the prefetcher {med['prefetch']:.1f} s ({res['prefetch_mbps']:.0f} MB/s) -> ratio "
+          f"{res['ratio']:.3f}; local copy cache: filling {med['cache_fill']:.1f} s (ratio {res['local_cache_fill_ratio']:.3f}), "
+          f"then from the local disk {med['local']:.1f} s (ratio {res['local_cache_cold_ratio']:.3f})", flush=True)
     return res
 
 
@@ -309,6 +413,9 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]], mode: str) ->
     s["cold_ratio"] = round(s["ours_cold_s"] / s["native_cold_s"], 3)
     s["warm_ratio"] = round(s["ours_warm_s"] / s["native_warm_s"], 3)
     s["first_step_cold_ratio"] = round(s["ours_cold_first_step_s"] / s["native_cold_first_step_s"], 3)
+    # The floor of cold_ratio: if every byte from the volume were hidden, ours cold would take what
+    # native takes warm (everything in RAM): compute, not the volume, is what remains.
+    s["cold_ratio_floor"] = round(s["native_warm_s"] / s["native_cold_s"], 3)
     s["ram_ratio"] = round(max(s["ours_cold_rss_peak_mb"], s["ours_warm_rss_peak_mb"])
                            / max(s["native_cold_rss_peak_mb"], s["native_warm_rss_peak_mb"]), 3)
     for key, rows in r.items():  # the extra variants (cold only)
@@ -317,13 +424,18 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]], mode: str) ->
             s[f"{v}_cold_s"] = median(rows, "video_s")
             s[f"{v}_cold_ratio"] = round(s[f"{v}_cold_s"] / s["native_cold_s"], 3)
             s[f"{v}_rss_peak_mb"] = max(x["rss_peak_mb"] for x in rows)
+    for key, rows in r.items():  # ours_cache's first run: the copy is made while loading
+        if key.endswith("_filling") and rows:
+            s[f"{key}_s"] = rows[0]["video_s"]
+            s[f"{key}_ratio"] = round(rows[0]["video_s"] / s["native_cold_s"], 3)
     return s
 
 
 def report_summary(summary: dict[str, dict[str, Any]]) -> None:
     for m, s in summary.items():
         print(f"\n[{m}] cold: native {s['native_cold_s']:.1f} s, ours {s['ours_cold_s']:.1f} s -> ratio {s['cold_ratio']:.3f} "
-              f"(target <= 0.5); first step {s['first_step_cold_ratio']:.3f}\n"
+              f"(target <= 0.5; floor native warm / native cold {s['cold_ratio_floor']:.3f}); "
+              f"first step {s['first_step_cold_ratio']:.3f}\n"
               f"[{m}] warm: native {s['native_warm_s']:.1f} s, ours {s['ours_warm_s']:.1f} s -> ratio {s['warm_ratio']:.3f}\n"
               f"[{m}] peak RSS: native {max(s['native_cold_rss_peak_mb'], s['native_warm_rss_peak_mb'])} MB, "
               f"ours {max(s['ours_cold_rss_peak_mb'], s['ours_warm_rss_peak_mb'])} MB -> ratio {s['ram_ratio']:.3f}")
@@ -331,33 +443,102 @@ def report_summary(summary: dict[str, dict[str, Any]]) -> None:
             if k.endswith("_cold_ratio") and k not in ("cold_ratio", "first_step_cold_ratio"):
                 v = k[: -len("_cold_ratio")]
                 print(f"[{m}] {v}: cold {s[v + '_cold_s']:.1f} s -> ratio to native {s[k]:.3f}, peak RSS {s[v + '_rss_peak_mb']} MB")
+            if k.endswith("_filling_ratio"):
+                v = k[: -len("_ratio")]
+                print(f"[{m}] {v} (first cold run, copying): {s[v + '_s']:.1f} s -> ratio to native {s[k]:.3f}")
 
 
-def main() -> int:
-    if len(sys.argv) > 3 and sys.argv[1] == "--loader-child":
-        loader_child(sys.argv[2], sys.argv[3] == "prefetch", sys.argv[4:])
-        return 0
+def print_row(mode: str, label: str, cold: bool, row: dict[str, Any]) -> None:
+    print(f"   [{mode}] {label:<22} {'cold' if cold else 'warm'}: first step {row['first_step_s']:6.1f} s, "
+          f"video {row['video_s']:6.1f} s, peak RSS {row['rss_peak_mb']} MB, volume {row['volume_mb']} MB in "
+          f"{row['volume_requests']} requests, load avg {row['load_avg_1m']}"
+          + (f"\n        {row['prefetch']}" if "prefetch" in row else ""), flush=True)
+
+
+def server_phase(servers: Servers, extras: list[str], runs: int, warm_runs: int, stats: str, preset: str,
+                 steps: int) -> dict[str, list[dict[str, Any]]]:
+    """`runs` cold and `warm_runs` warm prompts of native and ours (alternating which goes first),
+    plus the cold-only extras; ours_cache starts with an empty cache: its first cold run fills it."""
+    import shutil
+
+    res: dict[str, list[dict[str, Any]]] = {f"{v}_{c}": [] for v in ("native", "ours") for c in ("cold", "warm")}
+    res.update({f"{x}_cold": [] for x in extras})
+    if "ours_cache" in extras:  # a cold read from the volume plus the copy to the local disk
+        shutil.rmtree(servers.cache_dir(), ignore_errors=True)
+        row = one_run(servers, "ours_cache", True, 99, stats, preset, steps)
+        res["ours_cache_filling"] = [row]
+        print_row(servers.mode, "ours_cache (filling)", True, row)
+    for i in range(runs):
+        order = ["native", "ours"] if i % 2 == 0 else ["ours", "native"]
+        for variant in order + extras:
+            for cold in (True, False) if variant in ("native", "ours") and i < warm_runs else (True,):
+                row = one_run(servers, variant, cold, 100 + i, stats, preset, steps)
+                res[f"{variant}_{'cold' if cold else 'warm'}"].append(row)
+                print_row(servers.mode, f"run {i + 1} {variant}", cold, row)
+    return res
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="cold start on an emulated network volume, ours vs native")
     ap.add_argument("--quick", action="store_true",
-                    help="3 runs, 1 block, quality preset at 2 steps, default loading only (about 10 minutes on a quiet 2-core machine)")
-    ap.add_argument("--runs", type=int, default=None, help="runs per variant and cache state (default 5; --quick 3)")
+                    help="3 cold and 2 warm runs (loader only: 2), 1 block, quality preset at 2 steps (one step per "
+                         "expert), default loading only, no extras (under 10 minutes on a 2-core machine)")
+    ap.add_argument("--runs", type=int, default=None, help="cold runs per variant (default 5; --quick 3)")
+    ap.add_argument("--warm-runs", type=int, default=None, help="warm runs per variant (default --runs; --quick 2)")
     ap.add_argument("--blocks", type=int, default=None, help="transformer blocks per expert (default 4; --quick 1)")
-    ap.add_argument("--preset", default=None, help="i2v preset (default fast; --quick quality)")
+    ap.add_argument("--preset", default=None, help="i2v preset (default fast; --quick quality: fast refuses 2 steps)")
     ap.add_argument("--steps", type=int, default=None, help="sampling steps (default 4; --quick 2)")
     ap.add_argument("--modes", default=None, help="comma list of default,disable-mmap (default both; --quick default)")
     ap.add_argument("--latency-ms", type=float, default=slowfs.DEFAULT_LATENCY_MS)
     ap.add_argument("--bandwidth-mbs", type=float, default=slowfs.DEFAULT_BANDWIDTH_MBS)
     ap.add_argument("--phases", default="loader,server",
                     help="loader: ComfyUI's file loading alone, in-process; server: the prompts end to end")
-    ap.add_argument("--extra", default="", help="extra cold-only variants: native_prefetch, ours_cache (comma list)")
+    ap.add_argument("--extra", default=None,
+                    help="extra cold-only variants, comma list of native_prefetch, ours_cache (default ours_cache; --quick none)")
+    ap.add_argument("--fresh-servers", action="store_true",
+                    help="a new ComfyUI server for every run (default: one per variant, POST /free before each run)")
     ap.add_argument("--volume-dir", default=None, help="where the bench volume is written (reused); default a temp dir")
     ap.add_argument("--json", default=str(REPO / "bench" / "results" / "cold_start.json"))
     a = ap.parse_args()
-    runs = a.runs or (3 if a.quick else 5)
-    blocks = a.blocks or (1 if a.quick else 4)
-    preset = a.preset or ("quality" if a.quick else "fast")
-    steps = a.steps or (2 if a.quick else 4)
-    modes = (a.modes or ("default" if a.quick else "default,disable-mmap")).split(",")
+    a.runs = a.runs or (3 if a.quick else 5)
+    a.loader_runs = min(a.runs, 2) if a.quick else a.runs
+    a.blocks = a.blocks or (1 if a.quick else 4)
+    a.warm_runs = a.warm_runs if a.warm_runs is not None else (min(a.runs, 2) if a.quick else a.runs)
+    a.preset = a.preset or ("quality" if a.quick else "fast")
+    a.steps = a.steps or (2 if a.quick else 4)
+    a.modes = (a.modes or ("default" if a.quick else "default,disable-mmap")).split(",")
+    a.extras = [x for x in (a.extra if a.extra is not None else ("" if a.quick else "ours_cache")).split(",") if x]
+    return a
+
+
+def headline(summary: dict[str, dict[str, Any]], modes: list[str]) -> dict[str, Any]:
+    """The contract keys (from the first mode), then disable_mmap and local_cache blocks."""
+    if not summary:
+        return {}
+    s = summary[modes[0]]
+    out = {k: s[k] for k in ("cold_ratio", "warm_ratio", "ram_ratio", "native_cold_s", "ours_cold_s",
+                             "native_warm_s", "ours_warm_s", "first_step_cold_ratio", "cold_ratio_floor")}
+    out["loading"] = modes[0]
+    if "disable-mmap" in summary:
+        d = summary["disable-mmap"]
+        out["disable_mmap"] = {k: d[k] for k in ("cold_ratio", "warm_ratio", "ram_ratio", "native_cold_s", "ours_cold_s",
+                                                 "native_warm_s", "ours_warm_s", "cold_ratio_floor")}
+        out["disable_mmap"]["native_vs_default_native_cold"] = round(d["native_cold_s"] / s["native_cold_s"], 3)
+    for m in modes:
+        c = summary[m]
+        if "ours_cache_cold_s" in c:
+            out.setdefault("local_cache", {})[m] = {
+                "first_cold_copying_s": c.get("ours_cache_filling_s"), "first_cold_ratio": c.get("ours_cache_filling_ratio"),
+                "cold_from_local_disk_s": c["ours_cache_cold_s"], "cold_ratio": c["ours_cache_cold_ratio"],
+                "native_cold_s": c["native_cold_s"], "ours_cold_s": c["ours_cold_s"]}
+    return out
+
+
+def main() -> int:
+    if len(sys.argv) > 3 and sys.argv[1] == "--loader-child":
+        loader_child(sys.argv[2], sys.argv[3], sys.argv[4:])
+        return 0
+    a = parse_args()
     comfy = find_comfyui()
     why = not_found_reason()
     why = why if comfy is None else slowfs.ensure_fuse()
@@ -368,12 +549,13 @@ def main() -> int:
     assert comfy is not None
     settings = slowfs.Settings(a.latency_ms, a.bandwidth_mbs)
     tmp = Path(tempfile.mkdtemp(prefix="wan22-coldstart-"))
-    vol = Path(a.volume_dir) if a.volume_dir else Path(tempfile.gettempdir()) / f"wan22-coldstart-volume-{blocks}"
+    vol = Path(a.volume_dir) if a.volume_dir else Path(tempfile.gettempdir()) / f"wan22-coldstart-volume-{a.blocks}"
     t = time.time()
-    sizes = make_volume(vol, blocks)
+    sizes = make_volume(vol, a.blocks)
+    phase_s: dict[str, Any] = {"volume": round(time.time() - t)}
     total_mb = sum(sizes.values()) / 1e6
-    print(f"volume {vol}: {len(sizes)} files, {total_mb:.0f} MB ({blocks} of 40 blocks per expert), "
-          f"written/checked in {time.time() - t:.0f} s")
+    print(f"volume {vol}: {len(sizes)} files, {total_mb:.0f} MB ({a.blocks} of 40 blocks per expert), "
+          f"written/checked in {phase_s['volume']} s")
     for name, n in sizes.items():
         print(f"   {n / 1e6:9.1f} MB  {name}")
     base = make_base(tmp / "base")
@@ -382,51 +564,43 @@ def main() -> int:
     yaml = write_yaml(tmp / "extra.yaml", mnt)  # harness keys: the datasets folder too
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     print(f"emulated volume: {settings.latency_ms} ms per request, {settings.bandwidth_mbs} MB/s cap; "
-          f"{runs} runs per variant and cache state; modes {', '.join(modes)}; i2v {preset}, {steps} steps, "
-          f"{W['width']}x{W['height']}x{W['length']}; load average now {os.getloadavg()[0]:.1f}", flush=True)
+          f"{a.runs} cold and {a.warm_runs} warm runs per variant; modes {', '.join(a.modes)}; extras {', '.join(a.extras) or 'none'}; "
+          f"i2v {a.preset}, {a.steps} steps, {W['width']}x{W['height']}x{W['length']}; "
+          f"{'a fresh server per run' if a.fresh_servers else 'one server per variant'}; "
+          f"load average now {os.getloadavg()[0]:.1f}", flush=True)
     phases = a.phases.split(",")
     loader: dict[str, Any] = {}
     with slowfs.mounted(vol, mnt, settings, stats_path=stats, log_path=str(tmp / "slowfs.log")):
         if "loader" in phases:
-            loader = loader_phase(comfy, mnt, sizes, runs)
-        for mode in modes if "server" in phases else []:
-            res: dict[str, list[dict[str, Any]]] = {f"{v}_{c}": [] for v in ("native", "ours") for c in ("cold", "warm")}
-            extras = [x for x in a.extra.split(",") if x]
-            res.update({f"{x}_cold": [] for x in extras})
-            if "ours_cache" in extras:  # fills the local copies (a cold read from the volume plus the copy)
-                row = one_run(comfy, base, yaml, "ours_cache", mode, True, 99, stats, tmp, preset, steps)
-                res["ours_cache_filling"] = [row]
-                print(f"   [{mode}] ours_cache filling run: video {row['video_s']:.1f} s", flush=True)
-            for i in range(runs):
-                order = ["native", "ours"] if i % 2 == 0 else ["ours", "native"]
-                for variant in order + extras:
-                    for cold in (True, False) if variant in ("native", "ours") else (True,):
-                        row = one_run(comfy, base, yaml, variant, mode, cold, 100 + i, stats, tmp, preset, steps)
-                        res[f"{variant}_{'cold' if cold else 'warm'}"].append(row)
-                        print(f"   [{mode}] run {i + 1} {variant:<15} {'cold' if cold else 'warm'}: "
-                              f"first step {row['first_step_s']:6.1f} s, video {row['video_s']:6.1f} s, "
-                              f"peak RSS {row['rss_peak_mb']} MB, volume {row['volume_mb']} MB in "
-                              f"{row['volume_requests']} requests, load avg {row['load_avg_1m']}" + (f"\n        {row['prefetch']}" if "prefetch" in row else ""),
-                              flush=True)
-            results[mode] = res
+            t = time.time()
+            loader = loader_phase(comfy, mnt, sizes, a.loader_runs, tmp / "localcache-loader")
+            phase_s["loader"] = round(time.time() - t)
+        for mode in a.modes if "server" in phases else []:
+            t = time.time()
+            servers = Servers(comfy, base, yaml, mode, tmp, fresh=a.fresh_servers)
+            servers.warm_paths = list(dict.fromkeys(str(mnt / e.folder / e.name) for e in BY_ROLE.values() if e.name in sizes))
+            try:
+                results[mode] = server_phase(servers, a.extras, a.runs, a.warm_runs, stats, a.preset, a.steps)
+            finally:
+                servers.close()
+            phase_s[f"server_{mode}"] = round(time.time() - t)
+            phase_s[f"server_starts_{mode}_s"] = servers.start_s
     summary = {m: summarize(results, m) for m in results}
     report_summary(summary)
-    out: dict[str, Any] = {}
-    if summary:
-        main_s = summary[modes[0]]
-        out = {k: main_s[k] for k in ("cold_ratio", "warm_ratio", "ram_ratio", "native_cold_s", "ours_cold_s",
-                                      "native_warm_s", "ours_warm_s", "first_step_cold_ratio")}
-        out["loading"] = modes[0]
+    out = headline(summary, a.modes)
+    if results:
         out["load_avg_1m_median"] = statistics.median(r["load_avg_1m"] for m in results.values() for rows in m.values() for r in rows)
-    out.update({"emulator": settings.as_dict(), "runs": runs, "quick": a.quick, "blocks": blocks,
-                "volume_mb": round(total_mb), "preset": preset, "steps": steps,
-                "video": f"{W['width']}x{W['height']}x{W['length']}",
+    out.update({"emulator": settings.as_dict(), "runs": a.runs, "warm_runs": a.warm_runs, "quick": a.quick, "blocks": a.blocks,
+                "volume_mb": round(total_mb), "file_mb": {k: round(v / 1e6, 1) for k, v in sizes.items()},
+                "preset": a.preset, "steps": a.steps, "video": f"{W['width']}x{W['height']}x{W['length']}",
+                "servers": "fresh per run" if a.fresh_servers else "one per variant, POST /free before each run",
                 "machine": f"{platform.machine()} {os.cpu_count()} CPU, no GPU", "modes": summary})
     if loader:
         out["loader_only"] = {k: v for k, v in loader.items() if k != "runs"}
+    out["phase_s"] = phase_s
+    out["wall_s"] = round(time.time() - T0)
     path = Path(a.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    out["wall_s"] = round(time.time() - T0)
     path.write_text(json.dumps({**out, "runs_detail": results, "loader_runs": loader.get("runs")}, indent=2))
     print(f"results: {path}")
     print(json.dumps(out, separators=(",", ":")))

@@ -1,6 +1,7 @@
 """Benchmark of the RunPod worker path against submitting the same prompt straight to ComfyUI.
 
     python bench/bench_worker.py [--pairs 10] [--size 64] [--frames 9] [--comfyui DIR]
+                                 [--boot-runs 5] [--latency-ms 2] [--bandwidth-mbs 250] [--plain-disk]
 
 Starts `python -m wan22 worker --start-comfyui <ComfyUI> --rp_serve_api` on a demo volume
 (tiny stand-ins, WAN22_PRECOMPUTED_CONDITIONING=1 so no umT5 encode), and measures:
@@ -12,7 +13,15 @@ Starts `python -m wan22 worker --start-comfyui <ComfyUI> --rp_serve_api` on a de
       worker: POST /runsync with the typed i2v_fast job (base64 image in, base64 mp4 out);
       direct: the same API prompt (built by the worker's own code, image already uploaded) to
               ComfyUI's POST /prompt, followed on the websocket, mp4 fetched through /view;
-  * the medians, their ratio (goal <= 1.05) and the median per-pair overhead in seconds.
+  * the medians, their ratio (goal <= 1.05) and the median per-pair overhead in seconds;
+  * boot to first video with and without boot prefetch (issue 14, `--boot-runs N`, 0 skips it):
+    the same demo volume served by bench/slowfs.py (FUSE, per-request latency, bandwidth cap;
+    the plain disk when FUSE is not available or with --plain-disk, said in the output), page
+    cache dropped before each run (root), a fresh worker that starts its own ComfyUI each run,
+    runs alternating: with WAN22_DEFAULT_WORKFLOW=i2v_fast (the worker prefetches while ComfyUI
+    boots) and without it (ComfyUI's own prefetch on the queued prompt still runs, as today).
+    Figure: worker launch -> the first job's video back (POST /run as soon as the API answers,
+    then /status), medians of N runs each, ratio with / without.
 
 On a shared machine the figures move with background load. The last line is one JSON object.
 """
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import platform
@@ -36,11 +46,18 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import slowfs  # noqa: E402
 
 from wan22.api.client import Client  # noqa: E402
-from wan22.demo.demo import make_base, start_image, write_extra_model_paths  # noqa: E402
 from wan22.demo.demo_volume import make_demo_volume  # noqa: E402
-from wan22.demo.server import find_comfyui  # noqa: E402
+from wan22.demo.server import (  # noqa: E402
+    find_comfyui,
+    make_base,
+    start_image,
+)
+from wan22.demo.server import write_model_paths_yaml as write_extra_model_paths  # noqa: E402
 from wan22.serverless.build import typed_prompt  # noqa: E402
 from wan22.serverless.jobs import Limits, TypedJob, parse_job  # noqa: E402
 
@@ -85,17 +102,21 @@ def direct_job(comfy_url: str, body: dict[str, Any], stored: str) -> float:
     return time.perf_counter() - t
 
 
-def boot_worker(comfyui: Path, work: Path, api_port: int, comfy_port: int) -> tuple[subprocess.Popen[bytes], float]:
-    volume = work / "volume"
-    make_demo_volume(str(volume))
-    base = make_base(work / "base", REPO)
-    yaml = write_extra_model_paths(base / "extra_model_paths.yaml", volume)
+def boot_worker(comfyui: Path, work: Path, api_port: int, comfy_port: int, yaml: Path | None = None,
+                env_extra: dict[str, str] | None = None, log_name: str = "worker.log") -> tuple[subprocess.Popen[bytes], float]:
+    base = work / "base"
+    if yaml is None:
+        volume = work / "volume"
+        make_demo_volume(str(volume))
+        base = make_base(base, REPO)
+        yaml = write_extra_model_paths(base / "extra_model_paths.yaml", volume)
     cmd = [sys.executable, "-m", "wan22", "worker", "--comfy-url", f"http://127.0.0.1:{comfy_port}",
            "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(api_port),
            "--start-comfyui", str(comfyui), "--", "--cpu", "--base-directory", str(base),
            "--extra-model-paths-config", str(yaml), "--database-url", "sqlite:///:memory:", "--disable-auto-launch"]
-    env = dict(os.environ, WAN22_PRECOMPUTED_CONDITIONING="1", PYTHONUNBUFFERED="1", DO_NOT_TRACK="1", HF_HUB_OFFLINE="1")
-    log = open(work / "worker.log", "wb")
+    env = {k: v for k, v in os.environ.items() if k not in ("WAN22_DEFAULT_WORKFLOW", "WAN22_PREFETCH")}
+    env.update(WAN22_PRECOMPUTED_CONDITIONING="1", PYTHONUNBUFFERED="1", DO_NOT_TRACK="1", HF_HUB_OFFLINE="1", **(env_extra or {}))
+    log = open(work / log_name, "wb")
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return proc, t0
@@ -112,63 +133,151 @@ def first_accepted(api: str, proc: subprocess.Popen[bytes], body: dict[str, Any]
             time.sleep(0.1)
 
 
+def overhead_phase(comfyui: Path, work: Path, image_b64: str, a: argparse.Namespace) -> dict[str, Any]:
+    """Per-job overhead, worker vs direct, and boot to the first accepted job (issue 12)."""
+    api_port, comfy_port = free_port(), free_port()
+    api, comfy_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{comfy_port}"
+    proc, t0 = boot_worker(comfyui, work, api_port, comfy_port)
+    try:
+        job_id, boot_s = first_accepted(api, proc, job_input(image_b64, 1, a.size, a.frames), t0)
+        t1 = time.perf_counter()
+        first = post(f"{api}/status/{job_id}")
+        first_job_s = time.perf_counter() - t1
+        if first.get("status") != "COMPLETED":
+            raise SystemExit(f"first job failed: {json.dumps(first)[:800]}")
+        job = parse_job(job_input(image_b64, 1, a.size, a.frames), Limits())
+        assert isinstance(job, TypedJob)
+        stored = job.media["image"].stored_name()  # the worker uploaded it under this name
+        direct_job(comfy_url, job_input(image_b64, 2, a.size, a.frames), stored)  # warm the direct path too
+        rows = []
+        for i in range(a.pairs):
+            wb, db = job_input(image_b64, 100 + i, a.size, a.frames), job_input(image_b64, 500 + i, a.size, a.frames)
+            if i % 2 == 0:
+                w = worker_job(api, wb)
+                d = direct_job(comfy_url, db, stored)
+            else:
+                d = direct_job(comfy_url, db, stored)
+                w = worker_job(api, wb)
+            rows.append((w, d))
+            print(f"pair {i + 1:>2}: worker {w:6.3f} s  direct {d:6.3f} s  overhead {w - d:+.3f} s", flush=True)
+    finally:
+        stop(proc)
+    wm, dm = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+    print(f"worker median {wm:.3f} s, direct median {dm:.3f} s, ratio {wm / dm:.3f} (goal <= 1.05); "
+          f"boot to first accepted job {boot_s:.1f} s")
+    return {"pairs": len(rows), "worker_median_s": round(wm, 4), "direct_median_s": round(dm, 4), "ratio": round(wm / dm, 4),
+            "overhead_median_s": round(statistics.median(r[0] - r[1] for r in rows), 4),
+            "boot_to_first_accepted_job_s": round(boot_s, 2), "first_job_s": round(first_job_s, 2)}
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def boot_run(comfyui: Path, work: Path, yaml: Path, prefetch: bool, plain: bool, image_b64: str, seed: int,
+             a: argparse.Namespace, tag: str) -> dict[str, Any]:
+    """One cold boot: page cache dropped, a fresh worker + ComfyUI, launch -> the first video."""
+    cold = slowfs.drop_caches()
+    env = {"WAN22_DEFAULT_WORKFLOW": "i2v_fast"} if prefetch else {}
+    if plain:
+        env["WAN22_PREFETCH"] = "1"  # a local disk: 'auto' would prefetch nothing, with or without
+    api_port, comfy_port = free_port(), free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    proc, t0 = boot_worker(comfyui, work, api_port, comfy_port, yaml, env, f"boot-{tag}.log")
+    try:
+        job_id, accepted_s = first_accepted(api, proc, job_input(image_b64, seed, a.size, a.frames), t0)
+        done = post(f"{api}/status/{job_id}")
+        video_s = time.perf_counter() - t0
+        if done.get("status") != "COMPLETED":
+            raise SystemExit(f"boot run {tag} failed: {json.dumps(done)[:800]}")
+        base64.b64decode(done["output"]["video"]["data"])
+    finally:
+        stop(proc)
+    log = (work / f"boot-{tag}.log").read_text(errors="replace")
+    line = next((ln.split("boot prefetch of i2v_fast: ", 1)[1] for ln in log.splitlines()
+                 if "boot prefetch of i2v_fast: prefetched" in ln), "")
+    return {"prefetch": prefetch, "cold": cold, "first_accepted_s": round(accepted_s, 2), "first_video_s": round(video_s, 2),
+            "first_job_run_s": float(done["output"]["timings"]["run_s"]), "boot_prefetch_log": line}
+
+
+def boot_phase(comfyui: Path, work: Path, image_b64: str, a: argparse.Namespace) -> dict[str, Any]:
+    """Boot to first video with and without boot prefetch, alternating, medians and ratio (issue 14)."""
+    volume = work / "volume"
+    if not volume.is_dir():
+        make_demo_volume(str(volume))
+    base = make_base(work / "base", REPO)
+    why = "--plain-disk" if a.plain_disk else slowfs.ensure_fuse()
+    settings = slowfs.Settings(a.latency_ms, a.bandwidth_mbs)
+    size_mb = sum(f.stat().st_size for f in volume.rglob("*") if f.is_file()) / 1e6
+    with contextlib.ExitStack() as stack:
+        if why is None:
+            src = stack.enter_context(slowfs.mounted(volume, work / "mnt", settings, log_path=str(work / "slowfs.log")))
+            where = f"emulated network volume (bench/slowfs.py, {a.latency_ms:g} ms/request, {a.bandwidth_mbs:g} MB/s)"
+        else:
+            src = str(volume)
+            where = f"plain disk ({why}; WAN22_PREFETCH=1 for both variants)"
+        print(f"boot to first video: demo volume ({size_mb:.0f} MB) on the {where}", flush=True)
+        yaml = write_extra_model_paths(base / "extra_model_paths.yaml", Path(src))
+        rows = []
+        for i in range(2 * a.boot_runs):
+            prefetch = (i % 4) in (1, 2)  # without, with, with, without, ...: neither always goes first
+            r = boot_run(comfyui, work, yaml, prefetch, why is not None, image_b64, 900 + i, a, f"{i}-{'with' if prefetch else 'without'}")
+            rows.append(r)
+            print(f"boot run {i + 1:>2} {'with   ' if prefetch else 'without'} boot prefetch: first job accepted "
+                  f"{r['first_accepted_s']:6.2f} s, first video {r['first_video_s']:6.2f} s (its run in ComfyUI "
+                  f"{r['first_job_run_s']:5.2f} s, load {os.getloadavg()[0]:.1f})  {r['boot_prefetch_log']}", flush=True)
+    med = {v: statistics.median(r["first_video_s"] for r in rows if r["prefetch"] is v) for v in (True, False)}
+    acc = {v: statistics.median(r["first_accepted_s"] for r in rows if r["prefetch"] is v) for v in (True, False)}
+    run = {v: statistics.median(r["first_job_run_s"] for r in rows if r["prefetch"] is v) for v in (True, False)}
+    print(f"boot to first video: with boot prefetch {med[True]:.2f} s, without {med[False]:.2f} s, "
+          f"ratio {med[True] / med[False]:.3f} (median of {a.boot_runs} each); the first job's run in ComfyUI "
+          f"{run[True]:.2f} s vs {run[False]:.2f} s, ratio {run[True] / run[False]:.3f}")
+    return {"boot_volume": where, "boot_volume_mb": round(size_mb, 1), "boot_runs": a.boot_runs,
+            "boot_cold": all(r["cold"] for r in rows),
+            "boot_to_first_video_with_prefetch_s": round(med[True], 2),
+            "boot_to_first_video_without_prefetch_s": round(med[False], 2),
+            "boot_prefetch_ratio": round(med[True] / med[False], 4),
+            "boot_to_first_accepted_with_s": round(acc[True], 2), "boot_to_first_accepted_without_s": round(acc[False], 2),
+            "first_job_run_with_s": round(run[True], 3), "first_job_run_without_s": round(run[False], 3),
+            "first_job_run_ratio": round(run[True] / run[False], 4),
+            "slowfs": settings.as_dict() if why is None else None}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pairs", type=int, default=10)
+    ap.add_argument("--pairs", type=int, default=10, help="worker/direct job pairs (0 skips the overhead figure)")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--frames", type=int, default=9)
     ap.add_argument("--comfyui", default=None)
+    ap.add_argument("--boot-runs", type=int, default=5, help="cold boots per variant, with/without boot prefetch (0 skips)")
+    ap.add_argument("--latency-ms", type=float, default=slowfs.DEFAULT_LATENCY_MS, help="emulated volume: per request")
+    ap.add_argument("--bandwidth-mbs", type=float, default=slowfs.DEFAULT_BANDWIDTH_MBS, help="emulated volume: MB/s")
+    ap.add_argument("--plain-disk", action="store_true", help="boot comparison on the plain disk, not the emulated volume")
     a = ap.parse_args()
     comfyui = find_comfyui(a.comfyui)
     if comfyui is None:
         print("no ComfyUI found: set COMFYUI_PATH or pass --comfyui DIR")
         return 2
+    load_start = os.getloadavg()[0]
+    result: dict[str, Any] = {"bench": "worker", "job": f"i2v_fast {a.size}x{a.size}x{a.frames}, precomputed conditioning, demo volume"}
     with tempfile.TemporaryDirectory(prefix="wan22-bench-worker-") as tmp:
         work = Path(tmp)
         img_path = start_image(str(work / "start.png"), a.size)
         image_b64 = base64.b64encode(Path(img_path).read_bytes()).decode()
-        api_port, comfy_port = free_port(), free_port()
-        api, comfy_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{comfy_port}"
-        proc, t0 = boot_worker(comfyui, work, api_port, comfy_port)
-        try:
-            job_id, boot_s = first_accepted(api, proc, job_input(image_b64, 1, a.size, a.frames), t0)
-            t1 = time.perf_counter()
-            first = post(f"{api}/status/{job_id}")
-            first_job_s = time.perf_counter() - t1
-            if first.get("status") != "COMPLETED":
-                raise SystemExit(f"first job failed: {json.dumps(first)[:800]}")
-            job = parse_job(job_input(image_b64, 1, a.size, a.frames), Limits())
-            assert isinstance(job, TypedJob)
-            stored = job.media["image"].stored_name()  # the worker uploaded it under this name
-            direct_job(comfy_url, job_input(image_b64, 2, a.size, a.frames), stored)  # warm the direct path too
-            rows = []
-            for i in range(a.pairs):
-                wb, db = job_input(image_b64, 100 + i, a.size, a.frames), job_input(image_b64, 500 + i, a.size, a.frames)
-                if i % 2 == 0:
-                    w = worker_job(api, wb)
-                    d = direct_job(comfy_url, db, stored)
-                else:
-                    d = direct_job(comfy_url, db, stored)
-                    w = worker_job(api, wb)
-                rows.append((w, d))
-                print(f"pair {i + 1:>2}: worker {w:6.3f} s  direct {d:6.3f} s  overhead {w - d:+.3f} s", flush=True)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    wm, dm = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
-    result = {
-        "bench": "worker", "job": f"i2v_fast {a.size}x{a.size}x{a.frames}, precomputed conditioning, demo volume",
-        "pairs": len(rows), "worker_median_s": round(wm, 4), "direct_median_s": round(dm, 4), "ratio": round(wm / dm, 4),
-        "overhead_median_s": round(statistics.median(r[0] - r[1] for r in rows), 4),
-        "boot_to_first_accepted_job_s": round(boot_s, 2), "first_job_s": round(first_job_s, 2),
+        if a.pairs > 0:
+            result.update(overhead_phase(comfyui, work, image_b64, a))
+        if a.boot_runs > 0:
+            result.update(boot_phase(comfyui, work, image_b64, a))
+    result.update({
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        "loadavg_1m_at_start": round(load_start, 2),
         "loadavg_1m_at_end": round(os.getloadavg()[0], 2),  # other work on the machine skews every wall figure
-    }
-    print(f"worker median {wm:.3f} s, direct median {dm:.3f} s, ratio {wm / dm:.3f} (goal <= 1.05); "
-          f"boot to first accepted job {boot_s:.1f} s")
+    })
     print(json.dumps(result))
     return 0
 

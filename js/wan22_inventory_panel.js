@@ -1,15 +1,19 @@
 // Feature: the volume's readiness in a sidebar tab, and one toast at start-up when the volume
-// cannot serve any Wan 2.2 workflow. Data: GET /wan22/inventory (ComfyUI's configured folders).
+// cannot serve any Wan 2.2 workflow. Data: GET /wan22/inventory (ComfyUI's configured folders);
+// under it, what the prefetcher read for the last prompt (GET /wan22/prefetch, fetched again when
+// a prompt starts or ends while the tab is open, and every 1.5 s while a prefetch is running).
 
+import { api } from "../../scripts/api.js";
 import { app } from "../../scripts/app.js";
-import { getInventory } from "./lib/api.js";
+import { getInventory, getPrefetch } from "./lib/api.js";
 import { renderCheckWorkflow } from "./lib/check_workflow.js";
 import { ensureStyles, h } from "./lib/dom.js";
 import { renderFetchCommands } from "./lib/fetch_command.js";
-import { readyCounts, renderReport, servesNothing } from "./lib/inventory_view.js";
+import { readyCounts, renderPrefetch, renderReport, servesNothing } from "./lib/inventory_view.js";
 
 const TAB_ID = "wan22-inventory";
-const state = { report: null, error: null, loading: null, at: null, listeners: new Set() };
+const state = { report: null, error: null, loading: null, at: null, listeners: new Set(), prefetch: null, prefetchError: null,
+  prefetchTimer: null };
 
 function notify() {
   for (const fn of state.listeners) {
@@ -21,12 +25,25 @@ function notify() {
   }
 }
 
+async function refreshPrefetch() {
+  clearTimeout(state.prefetchTimer);
+  try {
+    state.prefetch = await getPrefetch();
+    state.prefetchError = null;
+  } catch (e) {
+    state.prefetchError = e;
+  }
+  notify();
+  if (state.prefetch?.running && state.listeners.size) state.prefetchTimer = setTimeout(refreshPrefetch, 1500);
+}
+
 function refresh() {
   if (state.loading) return state.loading;
   const run = async () => {
     try {
       state.report = await getInventory();
       state.error = null;
+      await refreshPrefetch();
       state.at = new Date();
     } catch (e) {
       state.error = e;
@@ -68,6 +85,10 @@ function renderPanel(root) {
       if (fill && grid) grid.after(fill);
       else if (fill) report.append(fill);
       body.append(report);
+    }
+    if (state.prefetch) body.append(renderPrefetch(state.prefetch));
+    if (state.prefetchError) {
+      body.append(h("div", { class: "wan22-muted", dataset: { wan22PrefetchError: "" } }, `Prefetch state unavailable: ${state.prefetchError.message}`));
     }
   };
   state.listeners.add(update);
@@ -120,6 +141,11 @@ app.registerExtension({
       });
     } else {
       console.warn("[wan22] this ComfyUI frontend has no extensionManager.registerSidebarTab: the Wan 2.2 inventory tab is unavailable (the Wan22VolumeInventory node still works)");
+    }
+    for (const ev of ["execution_start", "execution_success", "execution_error", "execution_interrupted"]) {
+      api.addEventListener(ev, () => {
+        if (state.listeners.size) refreshPrefetch();
+      });
     }
     // Not awaited: start-up never waits on the volume.
     refresh().then(() => {

@@ -7,7 +7,7 @@
 import { app } from "../../scripts/app.js";
 import { getPlan, PLAN_WIDGETS, planQuery } from "./lib/api.js";
 import { ensureStyles, fmtNum, h, STAGE_COLORS, stageKind } from "./lib/dom.js";
-import { drawPlanChart, stageOfStep } from "./lib/plan_chart.js";
+import { drawPlanChart, isBaseStage, stageBand, stageOfStep } from "./lib/plan_chart.js";
 
 const NODE_ID = "Wan22ModeRouter";
 const WIDGET = "wan22_plan_preview";
@@ -103,14 +103,17 @@ class PlanPreview {
     this.settings.replaceChildren(
       `${plan.steps} steps · cfg ${fmtNum(plan.cfg)} · ${plan.sampler} / ${plan.scheduler} · shift ${fmtNum(plan.shift)}${split}`);
     const n = plan.stages.length;
+    const ownCfg = new Set(plan.stages.map((st) => st.cfg ?? plan.cfg)).size > 1;
     this.stages.replaceChildren(...plan.stages.map((st, k) => {
       const kind = stageKind(st, k, n);
+      const color = stageBand(plan, k).color ?? STAGE_COLORS[kind];
       const loras = st.loras ?? [];
-      return h("div", { class: "wan22-stage", dataset: { wan22Stage: String(k), expert: st.expert } },
-        h("span", { class: "wan22-swatch", style: { background: STAGE_COLORS[kind] } }),
+      return h("div", { class: "wan22-stage", dataset: { wan22Stage: String(k), expert: st.expert, cfg: String(st.cfg ?? plan.cfg) } },
+        h("span", { class: "wan22-swatch", style: { background: color } }),
         h("div", { class: "wan22-stage-main" },
           h("div", {}, h("span", { class: "wan22-stage-steps" }, `steps ${st.start_step}–${st.end_step}`), " · ",
-            h("b", { style: { color: STAGE_COLORS[kind] } }, KIND_TEXT[kind])),
+            h("b", { style: { color } }, `${isBaseStage(plan.stages, k) ? "base: " : ""}${KIND_TEXT[kind]}`),
+            ...(ownCfg ? [" · ", h("span", { class: "wan22-stage-cfg" }, `cfg ${fmtNum(st.cfg ?? plan.cfg)}`)] : [])),
           h("div", { class: "wan22-ellipsis wan22-mono", title: st.expert_file }, st.expert_file),
           ...(loras.length
             ? loras.map((l) => h("div", { class: "wan22-stage-lora wan22-ellipsis", title: `${l.file} × ${fmtNum(l.strength)}`,
@@ -134,7 +137,8 @@ class PlanPreview {
   draw() {
     if (this.plan && this.canvas.isConnected && this.canvas.style.display !== "none") {
       try {
-        drawPlanChart(this.canvas, this.plan);
+        // The bands drawn, for anyone inspecting the page (and the browser tests).
+        this.canvas.dataset.bands = JSON.stringify(drawPlanChart(this.canvas, this.plan) ?? []);
       } catch (e) {
         console.warn("[wan22] plan chart:", e);
       }

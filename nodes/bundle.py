@@ -8,8 +8,18 @@ from typing import Any
 import folder_paths
 from comfy_api.latest import io
 
+from ..wan22.catalog import BY_ROLE
 from ..wan22.errors import MissingFilesError, ModelFileError, PlanError
-from ..wan22.plan.bundle_spec import AUTO, BUNDLE_INPUTS, EXPERT_INPUTS, NONE, Resolved, resolve_bundle
+from ..wan22.plan.bundle_spec import (
+    ALSO_ROLES,
+    AUTO,
+    BUNDLE_INPUTS,
+    EXPERT_INPUTS,
+    INPUT_BY_NAME,
+    NONE,
+    Resolved,
+    resolve_bundle,
+)
 from ..wan22.plan.presets import MODES
 from ..wan22.volume.inventory import check_model_file
 from . import loading
@@ -37,6 +47,15 @@ class Wan22Bundle:
 
     def expert_file(self, role: str) -> str:
         if role not in self.files:
+            shared = next((inp for (inp, m), also in ALSO_ROLES.items()
+                           if m == self.mode and role in (INPUT_BY_NAME[inp].roles.get(m), *also)), None)
+            if shared is not None:  # animate2: the preset's model file is not the one the bundle found
+                entry = BY_ROLE[role]
+                raise PlanError(
+                    f"Wan22ModeRouter's preset needs {entry.name} ({entry.description}) but Wan22BundleLoader's "
+                    f"'{shared}' input has {', '.join(r.name for r in self.files.values()) or 'no such file'}: "
+                    f"set '{shared}' to 'auto' or to that file (download: {entry.url}), or pick the preset that fits"
+                )
             raise PlanError(
                 f"the bundle was loaded for mode '{self.mode}' and has no '{role}' model: "
                 f"set Wan22BundleLoader's mode to match Wan22ModeRouter's"
@@ -80,10 +99,21 @@ def _check_headers(mode: str, files: dict[str, Resolved]) -> str | None:
             continue
         why = check_model_file(role, path)
         if why:
-            problems.append(f"{r.input}: '{r.name}' ({path}) is {why}")
+            problems.append(f"{r.input}: '{r.name}' ({path}) is {why}" + _vae_hint(mode, r, why))
     if problems:
         return f"Wan22BundleLoader (mode {mode}) cannot use {len(problems)} file(s):\n- " + "\n- ".join(problems)
     return None
+
+
+def _vae_hint(mode: str, r: Resolved, why: str) -> str:
+    """For a VAE of the wrong generation: which VAE this mode decodes with (the 5B model's latent
+    has 48 channels and only the Wan 2.2 VAE reads it; every 14B model's has 16: the Wan 2.1 VAE)."""
+    if r.input != "vae" or not why.startswith("wrong_model"):
+        return ""
+    want = BY_ROLE[r.role].name
+    if r.name == want:
+        return ""
+    return f". Mode {mode} decodes with {want}: select it in 'vae' (or 'auto')"
 
 
 class Wan22BundleLoader(io.ComfyNode):
@@ -93,7 +123,9 @@ class Wan22BundleLoader(io.ComfyNode):
         inputs: list[io.Input] = [
             io.Combo.Input("mode", options=list(MODES), default="i2v",
                            tooltip="i2v: image to video (two experts) · t2v: text to video (two experts) · "
-                                   "s2v: sound to video · animate: character animation"),
+                                   "s2v: sound to video · animate: character animation · "
+                                   "ti2v: text or image to video on the 5B model (Wan 2.2 VAE) · "
+                                   "animate2: Wan Animate 2 (reference image + driving video)"),
         ]
         for spec in BUNDLE_INPUTS:
             extra = [NONE] if spec.optional else []
@@ -106,7 +138,7 @@ class Wan22BundleLoader(io.ComfyNode):
             display_name="Wan 2.2 Bundle Loader",
             category=LOADERS,
             description="Loads what a Wan 2.2 mode needs through ComfyUI's own loaders: umT5 (CLIPLoader type wan), "
-                        "the Wan 2.1 VAE, CLIP vision (animate only), wav2vec2 (s2v only). The experts load lazily "
+                        "the Wan VAE (2.1 for the 14B modes, 2.2 for ti2v), CLIP vision (animate only), wav2vec2 (s2v only). The experts load lazily "
                         "when Wan22ModeRouter asks for them. A missing file fails before anything runs, with every "
                         "missing file, its folder and the closest existing name.",
             search_aliases=["wan loader", "wan 2.2", "wan22 models", "load wan"],
@@ -151,7 +183,7 @@ class Wan22BundleLoader(io.ComfyNode):
         if bad:
             raise ModelFileError(bad)
         clip = loading.text_encoder(files["text_encoder"].name) if "text_encoder" in files else None
-        vae_obj = loading.vae(files["vae"].name)
+        vae_obj = loading.vae(next(r.name for r in files.values() if r.input == "vae"))  # role vae or vae22
         cv = loading.clip_vision(files["clip_vision"].name) if "clip_vision" in files else None
         ae = loading.audio_encoder(files["audio_encoder"].name) if "audio_encoder" in files else None
         experts = {role: r for role, r in files.items() if r.input in EXPERT_INPUTS}

@@ -6,6 +6,10 @@ them on every POST /prompt before validation). The handler only copies the promp
 to one background thread; the work (which files, in which order, reading them) is
 wan22.volume.prefetch. ComfyUI's loaders still do all the loading; they just find the data in RAM.
 Prompts are prefetched one after another, in queue order. WAN22_PREFETCH=0 turns it off.
+
+What was read for the last prompt (files, bytes, seconds, MB/s, skipped or cancelled), the job
+running now and why a prompt was not prefetched are kept in memory (`status()`): GET
+/wan22/prefetch answers it and the inventory sidebar shows it; the log has the summary line.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +36,7 @@ _current: core.PrefetchJob | None = None
 _last: core.PrefetchReport | None = None
 LISTED_FOLDERS = tuple(dict.fromkeys([*(i.folder for i in BUNDLE_INPUTS), "loras"]))
 _cache: LocalCache | None = None
+_history: dict[str, Any] = {"prompts": 0, "last_prompt": None, "finished_at": None}
 
 
 class _NoCache:
@@ -108,13 +114,24 @@ def _use_cache(needed: list[core.Needed]) -> tuple[list[core.Needed], CacheSink 
     return todo, CacheSink(_cache, {n.path: (n.folder, n.name) for n in todo})
 
 
+def _plan(prompt: dict[str, Any]) -> tuple[list[core.Needed], list[str], str]:
+    """The files `prompt` loads that the switch lets us prefetch, in ComfyUI's load order; the
+    names of all the files it loads; why none are prefetched ('' when some are)."""
+    listings = _listings()
+    found = core.files_for_prompt(prompt, _resolve, listings=listings)
+    names = [n.name for n in found]
+    if not found:
+        return [], names, "the prompt loads no model file found in ComfyUI's model folders"
+    if not [n for n in found if core.wanted(n.path)]:  # nothing on a network volume: skip the ordering work
+        return [], names, (f"{len(found)} file(s), none on a network or FUSE filesystem ({core.ENV_SWITCH} is auto: "
+                           f"only those are prefetched; {core.ENV_SWITCH}=1 prefetches every volume)")
+    needed = core.files_for_prompt(prompt, _resolve, order=execution_order(prompt), listings=listings)
+    return [n for n in needed if core.wanted(n.path)], [n.name for n in needed], ""
+
+
 def plan(prompt: dict[str, Any]) -> list[core.Needed]:
     """The files `prompt` loads that the switch lets us prefetch, in ComfyUI's load order."""
-    listings = _listings()
-    if not [n for n in core.files_for_prompt(prompt, _resolve, listings=listings) if core.wanted(n.path)]:
-        return []  # nothing on a network volume (or switched off): skip the ordering work
-    needed = core.files_for_prompt(prompt, _resolve, order=execution_order(prompt), listings=listings)
-    return [n for n in needed if core.wanted(n.path)]
+    return _plan(prompt)[0]
 
 
 def _run(needed: list[core.Needed], sink: CacheSink | None,
@@ -127,19 +144,36 @@ def _run(needed: list[core.Needed], sink: CacheSink | None,
     report = job.start().wait()
     with _lock:
         _current, _last = None, report
+        _history["finished_at"] = time.time()
     log.info("[wan22] %s", report.summary_line())
     if on_done is not None:
         on_done(report)
+
+
+def _note_prompt(files: list[str], needed: list[core.Needed], todo: list[core.Needed], reason: str) -> None:
+    """Keep what the last queued prompt loads, what is prefetched for it, and why not."""
+    with _lock:
+        _history["prompts"] += 1
+        _history["last_prompt"] = {
+            "at": time.time(), "files": files, "prefetching": [n.name for n in todo],
+            "local_copies": [n.name for n in needed if n not in todo], "reason": reason}
 
 
 def on_prompt(json_data: Any) -> Any:
     """PromptServer on_prompt handler: never changes the request, never raises."""
     try:
         prompt = json_data.get("prompt") if isinstance(json_data, dict) else None
-        if isinstance(prompt, dict) and prompt and core.switch() != "off":
-            needed, sink = _use_cache(plan(json.loads(json.dumps(prompt))))  # before validation resolves names
-            if needed:
-                _pool.submit(_run, needed, sink)
+        if isinstance(prompt, dict) and prompt:
+            if core.switch() == "off":
+                _note_prompt([], [], [], f"switched off ({core.ENV_SWITCH}=0)")
+                return json_data
+            needed, files, reason = _plan(json.loads(json.dumps(prompt)))  # before validation resolves names
+            todo, sink = _use_cache(needed)
+            if needed and not todo:
+                reason = "every file has a valid local copy (WAN22_LOCAL_CACHE)"
+            _note_prompt(files, needed, todo, reason)
+            if todo:
+                _pool.submit(_run, todo, sink)
     except Exception as e:  # a prefetch problem must never block a prompt
         log.warning("[wan22] prefetch not started: %s", e)
     return json_data
@@ -155,6 +189,34 @@ def cancel() -> None:
 def last_report() -> core.PrefetchReport | None:
     with _lock:
         return _last
+
+
+def report_dict(report: core.PrefetchReport) -> dict[str, Any]:
+    """A report as JSON for the sidebar: file names (no paths), bytes, seconds, MB/s, counts."""
+    files = [{"name": os.path.basename(f.path), "size": f.size, "read_bytes": f.read_bytes, "cached_bytes": f.cached_bytes,
+              "seconds": f.seconds, "status": f.status, "detail": f.detail} for f in list(report.files)]
+    counts: dict[str, int] = {}
+    for f in files:
+        counts[str(f["status"])] = counts.get(str(f["status"]), 0) + 1
+    read = sum(int(f["read_bytes"]) for f in files)
+    return {"files": files, "counts": counts, "read_bytes": read, "cached_bytes": sum(int(f["cached_bytes"]) for f in files),
+            "seconds": report.seconds, "mb_per_s": round(read / 1e6 / report.seconds, 1) if report.seconds > 0 else 0.0,
+            "streams": report.streams, "stopped": report.stopped, "budget_bytes": report.budget_bytes,
+            "summary": report.summary_line()}
+
+
+def status() -> dict[str, Any]:
+    """What GET /wan22/prefetch answers: the switch, the local cache, the job running now (its
+    progress so far), the last finished job's report and what the last queued prompt asked for."""
+    with _lock:
+        job, last, hist = _current, _last, dict(_history)
+    out: dict[str, Any] = {"switch": core.switch(), "local_cache": str(_cache.root) if _cache is not None else None,
+                           "running": job is not None, "prompts": hist["prompts"], "last_prompt": hist["last_prompt"],
+                           "current": report_dict(job.report) if job is not None else None,
+                           "last": report_dict(last) if last is not None else None}
+    if out["last"] is not None:
+        out["last"]["finished_at"] = hist["finished_at"]
+    return out
 
 
 def _register_cache() -> None:

@@ -6,6 +6,8 @@ The rules live in wan22.plan: `overrides_from_inputs` turns the widgets into Ove
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +19,7 @@ from ..wan22.plan.bundle_spec import resolve_lora
 from ..wan22.plan.overrides import AUTO, CFG_MAX, LORA_STRENGTH_MAX, NONE, SHIFT_MAX, STEPS_MAX, overrides_from_inputs
 from ..wan22.plan.overrides import DEFAULTS as D
 from ..wan22.plan.presets import MODES, PRESETS
-from ..wan22.plan.routing import Plan, PlanLora, Settings, resolve, stages
+from ..wan22.plan.routing import Plan, PlanLora, Settings, StagePick, resolve, stages
 from ..wan22.volume.inventory import check_model_file
 from . import loading
 from .types import SAMPLING, Bundle
@@ -26,13 +28,50 @@ from .types import Plan as PlanType
 
 @dataclass
 class RoutedPlan:
-    """The WAN22_PLAN value: the pure plan plus the patched model of each stage."""
+    """The WAN22_PLAN value: the pure plan plus the patched model of each stage (one per plan
+    stage, in order: a base stage and the LoRA stage after it are two clones of one expert).
+
+    A stage whose model is None is built on first use (`build`): the sampler asks for the low
+    expert only at the hand-off, so on a cold volume its file is read (by the prefetcher, into the
+    page cache) while the high expert samples instead of before the first step.
+    """
 
     plan: Plan
     models: list[Any]
+    build: Callable[[int], Any] | None = None
 
     def model_for(self, stage_index: int) -> Any:
+        if self.models[stage_index] is None:
+            assert self.build is not None
+            self.models[stage_index] = self.build(stage_index)
         return self.models[stage_index]
+
+
+_LAZY_RUNS: set[str] = set()  # router node ids whose last run left later stages to load on use
+
+
+def output_linked(prompt: Any, unique_id: Any, slot: int) -> bool:
+    """Whether any node of the API `prompt` reads output `slot` of node `unique_id` (unknown: True)."""
+    if not isinstance(prompt, dict) or unique_id is None:
+        return True
+    uid = str(unique_id)
+    for node in prompt.values():
+        for v in (node.get("inputs") or {}).values() if isinstance(node, dict) else ():
+            if isinstance(v, list) and len(v) == 2 and str(v[0]) == uid and v[1] == slot:
+                return True
+    return False
+
+
+def _stage_model(bundle: Any, settings: Settings, pick: StagePick) -> Any:
+    """One stage's patched model: its expert (loaded once per bundle, so a base stage and the
+    LoRA stage after it share the file; LoRA and shift patch clones), its LoRAs, the shift."""
+    role, _file = settings.experts[pick.expert]
+    m = bundle.expert(role)
+    for lo in settings.loras[pick.lora] if pick.lora is not None else ():
+        m = loading.apply_lora(m, bundle.lora(lo.file), lo.strength)
+    if settings.mode == "animate2":  # as the official templates: the pose-branch cache
+        m = loading.apply_animate2_cache(m)
+    return loading.apply_shift(m, settings.shift)
 
 
 def _settings(mode: str, preset: str, widgets: dict[str, Any], experts: dict[str, str] | None = None) -> Settings:
@@ -82,7 +121,9 @@ class Wan22ModeRouter(io.ComfyNode):
                 io.Combo.Input("mode", options=list(MODES), default="i2v"),
                 io.Combo.Input("preset", options=list(PRESETS), default="fast",
                                tooltip="quality: no distill LoRA, 20 steps · fast: LightX2V 4-step LoRAs, cfg 1 · "
-                                       "fast_480p (i2v): the Wan 2.1 LightX2V 480p distill LoRA on both experts"),
+                                       "fast_480p (i2v): the Wan 2.1 LightX2V 480p distill LoRA on both experts · "
+                                       "fast_motion (i2v, t2v): 2 base steps on the high expert without LoRA at cfg 3.5, "
+                                       "then the 4-step LoRAs at cfg 1 (against Lightning slow motion)"),
                 io.Int.Input("steps", default=D["steps"], min=0, max=STEPS_MAX, tooltip="0 = the preset's steps"),
                 io.Float.Input("cfg", default=D["cfg"], min=0.0, max=CFG_MAX, step=0.1, round=0.01,
                                tooltip="0 = the preset's cfg"),
@@ -101,6 +142,7 @@ class Wan22ModeRouter(io.ComfyNode):
                 io.Boolean.Input("relight", default=D["relight"], advanced=True,
                                  tooltip="animate: chain the relight LoRA (for character replacement)"),
             ],
+            hidden=[io.Hidden.prompt, io.Hidden.unique_id],
             outputs=[
                 io.Model.Output(display_name="model_high", tooltip="high-noise expert (or the single model), patched"),
                 io.Model.Output(display_name="model_low", tooltip="low-noise expert (same as model_high for s2v/animate)"),
@@ -113,6 +155,13 @@ class Wan22ModeRouter(io.ComfyNode):
                 PlanType.Output(display_name="plan"),
             ],
         )
+
+    @classmethod
+    def fingerprint_inputs(cls, **_inputs: Any) -> Any:
+        # A lazy run's model_low output is None (nothing read it). Its cached outputs must not
+        # serve a later prompt that links model_low, and the cache key does not see links:
+        # after a lazy run the router runs again (cheap: the bundle keeps its loaded experts).
+        return float("nan") if str(cls.hidden.unique_id) in _LAZY_RUNS else "eager"
 
     @classmethod
     def validate_inputs(cls, mode: str, preset: str, steps: int, cfg: float, shift: float, split_step: int,
@@ -143,16 +192,25 @@ class Wan22ModeRouter(io.ComfyNode):
                        scheduler=scheduler, lora_high=lora_high, lora_low=lora_low, lora_strength=lora_strength,
                        relight=relight)
         settings = _settings(mode, preset, widgets, experts=bundle.describe())
-        models = []
-        for (role, _file), loras in zip(settings.experts, settings.loras, strict=True):
-            m = bundle.expert(role)
-            for lo in loras:
-                m = loading.apply_lora(m, bundle.lora(lo.file), lo.strength)
-            models.append(loading.apply_shift(m, settings.shift))
+        picks = settings.layout
+        # Only stage 0 loads now; later stages load when the sampler reaches them, unless the
+        # model_low output (slot 1) feeds another node, which needs it now.
+        eager = (len(picks) == 1 or output_linked(cls.hidden.prompt, cls.hidden.unique_id, 1)
+                 or os.environ.get("WAN22_LAZY_EXPERTS") == "0")
+        models: list[Any] = [_stage_model(bundle, settings, picks[0])] + [None] * (len(picks) - 1)
+        routed = RoutedPlan(plan=None, models=models,  # type: ignore[arg-type]  # the plan follows
+                            build=lambda i: _stage_model(bundle, settings, picks[i]))
+        if eager:
+            for i in range(len(picks)):
+                routed.model_for(i)
+            _LAZY_RUNS.discard(str(cls.hidden.unique_id))
+        else:
+            _LAZY_RUNS.add(str(cls.hidden.unique_id))
         sigmas = comfy.samplers.calculate_sigmas(models[0].get_model_object("model_sampling"), settings.scheduler,
                                                  settings.steps)
-        plan = stages(settings, [float(s) for s in sigmas])
+        routed.plan = stages(settings, [float(s) for s in sigmas])
+        plan = routed.plan
         high = models[0]
-        low = models[1] if len(models) > 1 else models[0]
+        low = models[-1]  # None when lazy: nothing reads it
         return io.NodeOutput(high, low, plan.steps, plan.split_step, plan.cfg, plan.sampler, plan.scheduler,
-                             plan.shift, RoutedPlan(plan, models), ui=ui.PreviewText(plan.text()))
+                             plan.shift, routed, ui=ui.PreviewText(plan.text()))

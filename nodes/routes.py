@@ -210,7 +210,18 @@ async def post_inventory_workflow(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def get_prefetch(request: web.Request) -> web.Response:
+    """What the prefetcher read for the last queued prompt and how long it took (nodes/prefetch.py
+    keeps it in memory; file names, no paths). Takes no parameters."""
+    if request.query:
+        return _bad("/wan22/prefetch takes no parameters")
+    from . import prefetch
+
+    return web.json_response(prefetch.status())
+
+
 def register(routes: web.RouteTableDef) -> None:
     routes.get("/wan22/inventory")(get_inventory)
     routes.get("/wan22/plan")(get_plan)
     routes.post("/wan22/inventory/workflow")(post_inventory_workflow)
+    routes.get("/wan22/prefetch")(get_prefetch)

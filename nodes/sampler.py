@@ -1,4 +1,5 @@
-"""Wan22MoESampler: both experts, the hand-off at the split step, ComfyUI's own sampling."""
+"""Wan22MoESampler: every stage of the plan (both experts, the hand-off at the split step; a base
+stage first for fast_motion), each with its own cfg, through ComfyUI's own sampling."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ class Wan22MoESampler(io.ComfyNode):
             category=SAMPLING,
             description="Runs the plan from Wan22ModeRouter: the high-noise expert from step 0 to the split step "
                         "(leftover noise kept), then the low-noise expert to the end, with ComfyUI's KSamplerAdvanced "
-                        "sampling. Identical to the official two-KSamplerAdvanced graph at the same seed.",
+                        "sampling, each stage at its own cfg (fast_motion: a base stage without LoRA first). Identical "
+                        "to the official two-KSamplerAdvanced graph (three for fast_motion) at the same seed.",
             search_aliases=["wan sampler", "moe sampler", "two expert sampler"],
             inputs=[
                 PlanType.Input("plan"),
@@ -63,7 +65,7 @@ class Wan22MoESampler(io.ComfyNode):
             add_noise = st.add_noise or first
             leftover = st.return_with_leftover_noise and not last
             latent = comfy_nodes.common_ksampler(
-                plan.model_for(i), seed, p.steps, p.cfg, p.sampler, p.scheduler, positive, negative, latent,
+                plan.model_for(i), seed, p.steps, st.cfg, p.sampler, p.scheduler, positive, negative, latent,
                 denoise=1.0, disable_noise=not add_noise, start_step=st.start_step, last_step=st.end_step,
                 force_full_denoise=not leftover,
             )[0]

@@ -62,11 +62,12 @@ def comfyui_path() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The user's volume as tiny stand-ins, plus the T2V files (for the t2v workflows)."""
+    """The user's volume as tiny stand-ins, plus the T2V files (for the t2v workflows) and the
+    TI2V 5B model and Wan 2.2 VAE (for the ti2v workflow; the VAE is sparse, no data on disk)."""
     from wan22.demo.demo_volume import make_demo_volume
 
     root = tmp_path_factory.mktemp("volume")
-    make_demo_volume(str(root), with_t2v=True)
+    make_demo_volume(str(root), with_t2v=True, with_5b=True, with_animate2=True)  # animate2: both Animate 2 files
     return root
 
 

@@ -20,6 +20,9 @@ SUBCOMMANDS = ("inventory", "plan", "audio-prep", "submit", "demo-volume", "spar
 PLAN_CASES = (
     ("i2v", "quality"), ("i2v", "fast"), ("i2v", "fast_480p"), ("t2v", "quality"), ("t2v", "fast"),
     ("s2v", "quality"), ("s2v", "fast"), ("animate", "quality"), ("animate", "fast"),
+    ("i2v", "fast_motion"), ("t2v", "fast_motion"),
+    ("ti2v", "quality"),
+    ("animate2", "quality"), ("animate2", "distilled"),
 )
 
 

@@ -94,6 +94,13 @@ def build_dit(kind: str, size: dict[str, int]) -> tuple[dict[str, Any], list[lis
     elif kind == "animate":
         cfg = dit_config(size, "animate", 36)
         m = wan_animate.AnimateWanModel(**cfg, **common)
+    elif kind == "animate2":
+        # ---- animate2: Wan 2.1 I2V-shaped weights (img_emb, in_dim 36) in ComfyUI's WanAnimate2Model;
+        # model_type 'animate2' comes from the file's metadata config (comfy/model_detection.py).
+        import comfy.ldm.wan.model_animate2 as wan_animate2
+
+        cfg = dit_config(size, "animate2", 36)
+        m = wan_animate2.WanAnimate2Model(**cfg, **common)
     else:
         raise ValueError(kind)
     cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
@@ -158,10 +165,15 @@ def main() -> None:
     for kind in ("t2v", "i2v", "wan21_i2v", "s2v", "animate"):
         jobs[f"tiny_{kind}"] = lambda k=kind: build_dit(k, TINY)
         jobs[f"real_{kind}"] = lambda k=kind: build_dit(k, REAL_14B)
+    jobs["tiny_animate2"] = lambda: build_dit("animate2", TINY)  # ---- animate2
+    jobs["real_animate2"] = lambda: build_dit("animate2", REAL_14B)
     jobs["tiny_ti2v_5b"] = lambda: build_dit("ti2v_5b", TINY)
     jobs["real_ti2v_5b"] = lambda: build_dit("ti2v_5b", REAL_5B)
     jobs["tiny_vae21"] = lambda: build_vae("vae21", 16)
     jobs["real_vae21"] = lambda: build_vae("vae21", 96)
+    # ---- ti2v: tiny_vae22 is for header tests only. ComfyUI's VAE loader builds the Wan 2.2 VAE at a
+    # fixed size (comfy/sd.py: dim 160, and WanVAE's default dec_dim 256) whatever the file holds, so
+    # a loadable stand-in needs real_vae22's layout: demo-volume writes it sparse (FIVE_B_EXTRA).
     jobs["tiny_vae22"] = lambda: build_vae("vae22", 16)
     jobs["real_vae22"] = lambda: build_vae("vae22", 160)
     jobs["real_umt5_xxl"] = build_umt5

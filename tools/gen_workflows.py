@@ -46,7 +46,7 @@ from wan22.api.widgets import (  # noqa: E402
 from wan22.catalog import BY_NAME, BY_ROLE  # noqa: E402
 from wan22.demo.inputs import EXAMPLE_AUDIO, EXAMPLE_END_IMAGE, EXAMPLE_FACE, EXAMPLE_IMAGE, EXAMPLE_POSE  # noqa: E402
 from wan22.plan.bundle_spec import AUTO, BUNDLE_INPUTS  # noqa: E402
-from wan22.plan.routing import get_preset  # noqa: E402
+from wan22.plan.routing import get_preset, make_plan  # noqa: E402
 
 OUT = REPO / "example_workflows"
 SNAPSHOT = REPO / "tests" / "fixtures" / "object_info.json"
@@ -65,6 +65,14 @@ POSITIVE = {
     "animate": "The character dances, following the pose video, with a consistent face, outfit and lighting.",
     "flf2v": "The scene transforms smoothly from the first frame into the last, one continuous shot, static camera, "
              "gentle consistent lighting.",
+    # ---- animate2: the templates' advice: describe the looks and the background, no motion words
+    "animate2": "Character appearance description: the character from the reference image, same face, outfit and "
+                "colours. Background description: a bright, empty white studio.",
+    # the official template video_wan2_2_5B_ti2v's prompt
+    "ti2v": "Low contrast. In a retro 1970s-style subway station, a street musician plays in dim colors and rough textures. "
+            "He wears an old jacket, playing guitar with focus. Commuters hurry by, and a small crowd gathers to listen. "
+            "The camera slowly moves right, capturing the blend of music and city noise, with old subway signs and "
+            "mottled walls in the background.",
 }
 COL_W = 420
 GAP = 36
@@ -330,7 +338,19 @@ def sampler(g: Graph, col: int, router_node: Node, pos: tuple[Node, str], neg: t
 def preset_line(mode: str, preset: str) -> str:
     p = get_preset(mode, preset)
     loras = "; ".join(", ".join(f"`{BY_ROLE[u.role].name}`" for u in st) or "no LoRA" for st in p.loras)
-    return f"**{preset}**: {p.steps} steps, cfg {p.cfg:g}, {p.sampler}/{p.scheduler}, shift {p.shift:g}; LoRA: {loras}."
+    line = f"**{preset}**: {p.steps} steps, cfg {p.cfg:g}, {p.sampler}/{p.scheduler}, shift {p.shift:g}; LoRA: {loras}."
+    return line + (f"\n{stages_text(mode, preset)}" if p.stages else "")
+
+
+def stages_text(mode: str, preset: str) -> str:
+    """A staged preset (fast_motion) in words, from its plan: which expert, LoRA and cfg run which steps."""
+    plan = make_plan(mode, preset)
+    kinds = ["base " + s.expert.rsplit("_", 1)[-1] + "-noise expert, no LoRA" if not s.loras
+             else s.expert.rsplit("_", 1)[-1] + "-noise expert + its 4-step LoRA" for s in plan.stages]
+    parts = [f"steps {s.start_step}-{s.end_step}: {k}, cfg {s.cfg:g}" for s, k in zip(plan.stages, kinds, strict=True)]
+    return (f"**{len(plan.stages)} stages** (against the Lightning LoRAs' slow motion): " + "; ".join(parts) + ". "
+            f"The low-noise expert takes over at the {plan.boundary:.3f} boundary (step {plan.split_step}); "
+            "the base stage's length and cfg are the plan's (`python -m wan22 plan --base-steps/--base-cfg`).")
 
 
 HOW_TO_CHANGE = (
@@ -410,17 +430,54 @@ The router hands off from the high- to the low-noise expert at the 0.900 I2V bou
     return g
 
 
+def wf_ti2v(info: dict[str, Any], preset: str) -> Graph:
+    # Nodes and sizes as the official template video_wan2_2_5B_ti2v (Wan22ImageToVideoLatent
+    # 1280x704x121, CreateVideo 24 fps); its LoadImage is bypassed (a T2V run), here it is wired.
+    g = Graph(info, f"wan22_ti2v_{preset}", f"Wan 2.2 TI2V 5B · {preset}",
+              ["Models and preset", "Start image and prompts", "Text/image to video", "Decode and save"])
+    g.note(0, f"""## Wan 2.2 TI2V 5B: text or image to video ({preset})
+{preset_line('ti2v', preset)}
+
+**One 5B model** (`{BY_ROLE['ti2v5b'].name}`, about 9.3 GiB) for cards under 24 GB, with **the Wan 2.2 VAE**
+(`{BY_ROLE['vae22'].name}`): its latent has 48 channels, so the Wan 2.1 VAE of the 14B models cannot decode it
+(the bundle loader refuses it, and refuses the Wan 2.2 VAE in the 14B modes).
+
+**Image to video** (this graph): the start image becomes the first frame. **Text to video**: bypass *Start image*
+(select it, Ctrl+B), as the official template does, or delete its link to `start_image`: the optional input is then
+empty and the video comes from the prompt alone.
+
+**Change:** the prompt, the start image, `width`/`height`/`length` on *Wan22ImageToVideoLatent* (multiples of 32;
+1280x704 or 704x1280; length 4n+1: 121 frames = 5 s at 24 fps), the seed.
+
+{HOW_TO_CHANGE}""")
+    b = bundle(g, "ti2v")
+    r = router(g, "ti2v", preset)
+    g.link(b, "bundle", r, "bundle")
+    img = g.node("LoadImage", 1, title="Start image (bypass for text to video)", image=EXAMPLE_IMAGE)
+    pos, neg = prompts(g, "ti2v", b, 1)
+    lat = g.node("Wan22ImageToVideoLatent", 2, width=1280, height=704, length=121, batch_size=1)
+    g.link(b, "vae", lat, "vae")
+    g.link(img, "IMAGE", lat, "start_image")
+    s = sampler(g, 2, r, (pos, "CONDITIONING"), (neg, "CONDITIONING"), (lat, "LATENT"))
+    dec = g.node("VAEDecode", 3)
+    g.link(s, "latent", dec, "samples")
+    g.link(b, "vae", dec, "vae")
+    finish(g, dec, "IMAGE", 24.0, 3, f"wan22/ti2v_{preset}")
+    return g
+
+
 def wf_t2v(info: dict[str, Any], preset: str) -> Graph:
     g = Graph(info, f"wan22_t2v_{preset}", f"Wan 2.2 T2V · {preset}",
               ["Models and preset", "Prompts", "Text to video", "Decode and save"])
-    lora_note = ("the high-noise AND the low-noise T2V v1.1 4-step LoRAs" if preset == "fast" else "no LoRA")
+    lora_note = ("the high-noise AND the low-noise T2V v1.1 4-step LoRAs" if preset in ("fast", "fast_motion")
+                 else "no LoRA")
     g.note(0, f"""## Wan 2.2 text to video ({preset})
 {preset_line('t2v', preset)}
 
 **Needs the T2V experts** (`{BY_ROLE['t2v_high'].name}` and `{BY_ROLE['t2v_low'].name}`) and {lora_note}.
 They are not on the usual I2V/S2V volume: ComfyUI lists them under *Missing Models* (the error banner's View details)
 with a Download button each, and the
-*Wan 2.2 volume check* example (workflow `t2v{'_fast' if preset == 'fast' else ''}`) lists exactly what is missing.
+*Wan 2.2 volume check* example (workflow `{get_preset('t2v', preset).workflow_id}`) lists exactly what is missing.
 
 **Change:** the positive prompt, `width`/`height`/`length` on the empty latent (640x640 or 832x480,
 81 frames = 5 s at 16 fps), the seed. The router hands off at the 0.875 T2V boundary.
@@ -563,6 +620,78 @@ For longer videos chain another WanAnimateToVideo with `continue_motion` and `vi
     return g
 
 
+# ---- animate2
+def wf_animate2(info: dict[str, Any], preset: str) -> Graph:
+    # The node chain of the official templates video_wan_animate2 / _distilled (subgraph "Motion
+    # Transfer"): CLIPVisionEncode of the reference image and of the driving video's first frame,
+    # WanAnimate2ToVideo 832x480x81, TrimVideoLatent(trim_latent) -> VAEDecode -> ImageFromBatch
+    # (trim_image), CreateVideo at the driving video's fps. The loaders, LoRA, ModelSamplingSD3 and
+    # the BasicScheduler/KSamplerSelect/SamplerCustom chain are the bundle, router and sampler here;
+    # WanAnimate2Cache (a speed-up that patches the model) has no place in that chain (see the note).
+    g = Graph(info, f"wan22_animate2_{preset}", f"Wan Animate 2 · {preset}",
+              ["Models and preset", "Reference and driving video", "Prompts", "Animate 2", "Decode and save"])
+    expert = get_preset("animate2", preset).experts[0]
+    g.note(0, f"""## Wan Animate 2 ({preset})
+{preset_line('animate2', preset)}
+
+**A separate model from Wan 2.2 Animate:** give it a *reference image* of the character and a *driving video* of
+the motion, as it is (no pose or face extraction). The prompt describes the character's looks and the background,
+not the motion. Model: `{BY_ROLE[expert].name}`; VAE `{BY_ROLE['vae_bf16'].name}` as in the official template
+(the same Wan 2.1 VAE as `{BY_ROLE['vae'].name}`: select that one in `vae` if you have it).
+The bundle's `model` input on `auto` finds both Animate 2 files; the router's `preset` picks
+(`quality`: the int8 model with the 480p distill LoRA, 6 steps; `distilled`: the distilled model, 10 steps).
+
+**Change:** `width`/`height` (multiples of 16) and `length` (4n+1; 81 per segment) on *WanAnimate2ToVideo*, the
+prompt, the seed. Longer videos: chain another WanAnimate2ToVideo with `continue_motion` (this one's frames) and
+`video_frame_offset` (its output). Optional on the node: `positive_pose` (a prompt describing the motion),
+`pose_strength`, `pose_start/end_percent`, `reference_image_strength`.
+
+**Pose-branch cache:** the router applies core *WanAnimate2Cache* (gpu, int8, as the official template: about 2x
+faster, several GB of memory); set `WAN22_ANIMATE2_CACHE=cpu` on the server to keep it in RAM, `=off` to skip it.
+
+{HOW_TO_CHANGE}""")
+    b = bundle(g, "animate2")
+    if b.widgets["model"] != BY_ROLE[expert].name:  # the distilled preset's own file
+        b.widgets["model"] = BY_ROLE[expert].name
+        b.models = [m if m["directory"] != "diffusion_models" else model_entry(BY_ROLE[expert].name) for m in b.models]
+    r = router(g, "animate2", preset)
+    g.link(b, "bundle", r, "bundle")
+    ref = g.node("LoadImage", 1, title="Reference image (the character)", image=EXAMPLE_IMAGE)
+    cve = g.node("CLIPVisionEncode", 1, title="CLIP vision: reference", crop="none")
+    g.link(b, "clip_vision", cve, "clip_vision")
+    g.link(ref, "IMAGE", cve, "image")
+    drive_v = g.node("LoadVideo", 1, title="Driving video (the motion)", file=EXAMPLE_POSE)
+    drive = g.node("GetVideoComponents", 1, title="Driving frames")
+    g.link(drive_v, "VIDEO", drive, "video")
+    first = g.node("ImageFromBatch", 1, title="First driving frame", batch_index=0, length=1)
+    g.link(drive, "images", first, "image")
+    cvp = g.node("CLIPVisionEncode", 1, title="CLIP vision: driving video", crop="none")
+    g.link(b, "clip_vision", cvp, "clip_vision")
+    g.link(first, "IMAGE", cvp, "image")
+    pos, neg = prompts(g, "animate2", b, 2)
+    an = g.node("WanAnimate2ToVideo", 3, width=832, height=480, length=81, batch_size=1, video_frame_offset=0,
+                pose_strength=1.0, pose_start_percent=0.0, pose_end_percent=1.0, reference_image_strength=1.0)
+    g.link(pos, "CONDITIONING", an, "positive")
+    g.link(neg, "CONDITIONING", an, "negative")
+    g.link(b, "vae", an, "vae")
+    g.link(ref, "IMAGE", an, "reference_image")
+    g.link(drive, "images", an, "pose_video")
+    g.link(cve, "CLIP_VISION_OUTPUT", an, "clip_vision_output")
+    g.link(cvp, "CLIP_VISION_OUTPUT", an, "clip_vision_output_pose")
+    s = sampler(g, 3, r, (an, "positive"), (an, "negative"), (an, "latent"))
+    trim = g.node("TrimVideoLatent", 4, title="Drop the reference frame", trim_amount=0)
+    g.link(s, "latent", trim, "samples")
+    g.link(an, "trim_latent", trim, "trim_amount")
+    dec = g.node("VAEDecode", 4)
+    g.link(trim, "LATENT", dec, "samples")
+    g.link(b, "vae", dec, "vae")
+    cut = g.node("ImageFromBatch", 4, title="Drop continue-motion frames", batch_index=0, length=4096)
+    g.link(dec, "IMAGE", cut, "image")
+    g.link(an, "trim_image", cut, "batch_index")
+    finish(g, cut, "IMAGE", None, 4, f"wan22/animate2_{preset}", fps_from=(drive, "fps"))
+    return g
+
+
 def wf_volume_check(info: dict[str, Any]) -> Graph:
     g = Graph(info, "wan22_volume_check", "Wan 2.2 volume check", ["Check", "Report"])
     g.note(0, """## Wan 2.2 volume check
@@ -593,6 +722,11 @@ WORKFLOWS: list[tuple[str, Callable[[dict[str, Any]], Graph]]] = [
     ("animate", lambda i: wf_animate(i, "quality")),
     ("flf2v_fast", lambda i: wf_flf2v(i, "fast")),
     ("flf2v", lambda i: wf_flf2v(i, "quality")),
+    ("i2v_fast_motion", lambda i: wf_i2v(i, "fast_motion")),  # ---- fast_motion (3 stages)
+    ("t2v_fast_motion", lambda i: wf_t2v(i, "fast_motion")),
+    ("ti2v", lambda i: wf_ti2v(i, "quality")),  # no ti2v_fast: no step-distill LoRA for 5B is published
+    ("animate2", lambda i: wf_animate2(i, "quality")),  # ---- animate2
+    ("animate2_distilled", lambda i: wf_animate2(i, "distilled")),
     ("volume_check", wf_volume_check),
 ]
 
@@ -609,7 +743,7 @@ def thumbnail(g: Graph, workflow_id: str) -> bytes:
     mid = ImageFont.load_default(size=24)
     small = ImageFont.load_default(size=18)
     mode, _, preset = g.title.partition(" · ")
-    accent = {"I2V": (86, 156, 214), "T2V": (197, 134, 192), "S2V": (78, 201, 176), "Animate": (220, 170, 90),
+    accent = {"TI2V": (230, 120, 110), "I2V": (86, 156, 214), "T2V": (197, 134, 192), "S2V": (78, 201, 176), "Animate": (220, 170, 90),
               "FLF2V": (120, 200, 110)}
     color = next((c for k, c in accent.items() if k in mode), (160, 160, 160))
     d.rectangle([0, 0, W, 10], fill=color)
@@ -632,7 +766,8 @@ def thumbnail(g: Graph, workflow_id: str) -> bytes:
 def _thumb_lines(g: Graph) -> list[str]:
     by_type = {n.type: n for n in g.nodes}
     out = []
-    for t in ("WanImageToVideo", "WanFirstLastFrameToVideo", "EmptyHunyuanLatentVideo", "WanSoundImageToVideo", "WanAnimateToVideo"):
+    for t in ("WanImageToVideo", "WanFirstLastFrameToVideo", "EmptyHunyuanLatentVideo", "WanSoundImageToVideo", "WanAnimateToVideo",
+              "Wan22ImageToVideoLatent", "WanAnimate2ToVideo"):
         if t in by_type:
             w = by_type[t].widgets
             if "Sound" in t:
@@ -644,7 +779,10 @@ def _thumb_lines(g: Graph) -> list[str]:
     if r:
         p = get_preset(r.widgets["mode"], r.widgets["preset"])
         out.append(f"{p.steps} steps · cfg {p.cfg:g} · shift {p.shift:g} · {p.sampler}")
-        out.append("LoRA: " + ("LightX2V / distill" if p.distill else "none (full quality)")
+        plain = "none (distilled model)" if p.preset == "distilled" else "none (full quality)"  # ---- animate2
+        if p.stages:  # ---- fast_motion
+            out.append(f"{len(p.layout)} stages: base cfg {p.layout[0].cfg:g}, then LightX2V cfg {p.cfg:g}")
+        out.append("LoRA: " + ("LightX2V / distill" if p.distill else plain)
                    + (" + relight" if r.widgets["mode"] == "animate" else ""))
     if "SaveVideo" in by_type:
         out.append("output: SaveVideo mp4")
@@ -685,7 +823,7 @@ def refresh_object_info(comfyui: str | None) -> dict[str, Any]:
         raise SystemExit(f"--comfyui {comfyui}: not a ComfyUI folder" if comfyui else not_found_reason() + " or pass --comfyui")
     with tempfile.TemporaryDirectory(prefix="wan22-objinfo-") as tmp:
         root = Path(tmp)
-        make_demo_volume(str(root / "volume"), with_t2v=True)
+        make_demo_volume(str(root / "volume"), with_t2v=True, with_5b=True, with_animate2=True)
         base = make_base(root / "base")
         write_example_inputs(str(base / "input"))
         yaml = write_model_paths_yaml(base / "extra_model_paths.yaml", root / "volume")

@@ -18,6 +18,7 @@ HF_22 = "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/mai
 HF_21 = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
 HF_KJ = "https://huggingface.co/Kijai/WanVideo_comfy/resolve/main"
 HF_KJ_FP8 = "https://huggingface.co/Kijai/WanVideo_comfy_fp8_scaled/resolve/main"
+HF_A2 = "https://huggingface.co/Comfy-Org/Wan-Animate-2/resolve/main"
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,68 @@ FILES: tuple[CatalogFile, ...] = (
         None, False, f"{HF_KJ}/LoRAs/Wan22_relight/WanAnimate_relight_lora_fp16.safetensors",
         loader="LoraLoaderModelOnly",
         note="Used with Animate in replace (mix) mode; optional in move mode.",
+    ),
+    # ---- ti2v
+    # Wan 2.2 TI2V 5B: names, folders and URLs from the ComfyUI template video_wan2_2_5B_ti2v
+    # (UNETLoader / VAELoader properties.models); sizes from its notes ("9.31 GB" / "1.31 GB", which
+    # are GiB: wan22-facts section 8). ComfyUI detects the model by out_dim 48 (head.head.weight rows
+    # // 4, comfy/model_detection.py) -> WAN22_T2V (48-channel latent, /16 spatial), and the VAE by
+    # decoder.upsamples.0.upsamples.0.residual.2.weight (comfy/sd.py: "Wan 2.2 VAE").
+    # No step-distill LoRA for the 5B model is in the templates package or the facts doc, so ti2v has
+    # only the 'quality' preset (no 'fast').
+    CatalogFile(
+        "ti2v5b", "wan2.2_ti2v_5B_fp16.safetensors", "diffusion_models",
+        "wan_dit:ti2v5b", "Wan 2.2 TI2V 5B (single model, text or image to video, Wan 2.2 VAE)",
+        int(9.31 * GIB), False, f"{HF_22}/diffusion_models/wan2.2_ti2v_5B_fp16.safetensors",
+        dim=3072, loader="UNETLoader",
+        note="The 5B model decodes with the Wan 2.2 VAE (wan2.2_vae), not the Wan 2.1 VAE of the 14B models; "
+             "about 9.3 GiB in fp16, for cards under 24 GB.",
+    ),
+    CatalogFile(
+        "vae22", "wan2.2_vae.safetensors", "vae",
+        "wan_vae:2.2", "Wan 2.2 VAE (48 latent channels; the TI2V 5B model only)",
+        int(1.31 * GIB), False, f"{HF_22}/vae/wan2.2_vae.safetensors",
+        dim=256, loader="VAELoader",
+        note="Only the 5B model uses it; every 14B model (I2V, T2V, S2V, Animate) needs wan_2.1_vae instead. "
+             "About 1.3 GiB.",
+    ),
+    # ---- animate2
+    # Wan Animate 2: names, folders and URLs from the ComfyUI templates video_wan_animate2 and
+    # video_wan_animate2_distilled (UNETLoader / VAELoader properties.models, comfyui-workflow-templates
+    # 0.11.44); the quality file's size from the facts sheet (15.51 GiB, the template's figure). The
+    # distilled file's size is not published; the templates' index totals (25,662,429,594 vs
+    # 24,910,810,317 bytes, the difference being about the 480p LoRA) put it at the same ~15.5 GiB.
+    # ComfyUI tells Animate 2 apart from the Wan 2.1 I2V 14B layout it shares (img_emb, in_dim 36)
+    # only by the safetensors metadata "config" {"transformer": {"model_type": "animate2"}}
+    # (comfy/model_detection.py reads it last and it overrides the key rules) ->
+    # supported_models.WAN_Animate2 (default shift 5) -> WanAnimate2Model. Animate 1 is told by
+    # face_adapter.* keys instead. The files are int8 "convrot": per Linear layer an I8 weight, an F32
+    # per-row weight_scale and a U8 comfy_quant JSON {"format": "int8_tensorwise", "convrot": true}
+    # (comfy/ops.py mixed-precision ops; comfy_kitchen TensorWiseINT8Layout, which has an eager CPU path).
+    # Every block Linear int8 and the rest bf16 gives 16,653,181,912 bytes = 15.51 GiB for the 14B layout
+    # (wan22/demo/int8_convrot.py header_tensors), matching the template's size.
+    CatalogFile(
+        "animate2", "wan_animate_2_int8_convrot.safetensors", "diffusion_models",
+        "wan_dit:animate2", "Wan Animate 2 14B (int8 convrot; with the 480p distill LoRA)",
+        int(15.51 * GIB), False, f"{HF_A2}/diffusion_models/wan_animate_2_int8_convrot.safetensors",
+        dim=5120, loader="UNETLoader",
+        note="A separate model from Wan 2.2 Animate (v1): it takes the raw driving video (no pose or face "
+             "videos) through WanAnimate2ToVideo. Load with UNETLoader weight_dtype 'default' (int8 convrot).",
+    ),
+    CatalogFile(
+        "animate2_distill", "wan_animate_2_distill_int8_convrot.safetensors", "diffusion_models",
+        "wan_dit:animate2", "Wan Animate 2 14B distilled (int8 convrot; 10 steps, cfg 1, no LoRA)",
+        int(15.5 * GIB), False, f"{HF_A2}/diffusion_models/wan_animate_2_distill_int8_convrot.safetensors",
+        dim=5120, loader="UNETLoader",
+        note="The step/cfg-distilled Animate 2: the template runs it at 10 steps, cfg 1, without a LoRA.",
+    ),
+    CatalogFile(
+        "vae_bf16", "Wan2_1_VAE_bf16.safetensors", "vae",
+        "wan_vae:2.1", "Wan 2.1 VAE in bf16 (the Animate 2 templates' VAE)",
+        None, False, f"{HF_A2}/vae/Wan2_1_VAE_bf16.safetensors",
+        dim=96, loader="VAELoader",
+        note="The same Wan 2.1 VAE as wan_2.1_vae, in bf16 under the name the Animate 2 templates load; "
+             "select wan_2.1_vae in the bundle's 'vae' input instead of downloading it again.",
     ),
 )
 

@@ -2,19 +2,22 @@
 
 Wraps comfy.utils.load_torch_file, which every core loader (UNETLoader, LoraLoaderModelOnly,
 VAELoader, CLIPLoader, CLIPVisionLoader, AudioEncoderLoader) and this pack's loaders go through,
-and serves the counts at GET /bench/loads (POST /bench/reset clears them). Installed only into
-the benchmark/test server's custom_nodes.
+and serves the counts at GET /bench/loads (POST /bench/reset clears them), with `events`: the
+file reads and sampling calls (comfy.sample.sample, as "sample") in the order they happened.
+Installed only into the benchmark/test server's custom_nodes.
 """
 
 import collections
 import os
 import threading
 
+import comfy.sample
 import comfy.utils
 from aiohttp import web
 from server import PromptServer
 
 _counts = collections.Counter()
+_events = []
 _lock = threading.Lock()
 _orig = comfy.utils.load_torch_file
 
@@ -22,22 +25,34 @@ _orig = comfy.utils.load_torch_file
 def _counting_load(ckpt, *args, **kwargs):
     with _lock:
         _counts[os.path.basename(str(ckpt))] += 1
+        _events.append(os.path.basename(str(ckpt)))
     return _orig(ckpt, *args, **kwargs)
 
 
+_orig_sample = comfy.sample.sample
+
+
+def _recording_sample(*args, **kwargs):
+    with _lock:
+        _events.append("sample")
+    return _orig_sample(*args, **kwargs)
+
+
 comfy.utils.load_torch_file = _counting_load
+comfy.sample.sample = _recording_sample
 
 
 @PromptServer.instance.routes.get("/bench/loads")
 async def _loads(request):
     with _lock:
-        return web.json_response({"total": sum(_counts.values()), "by_file": dict(_counts)})
+        return web.json_response({"total": sum(_counts.values()), "by_file": dict(_counts), "events": list(_events)})
 
 
 @PromptServer.instance.routes.post("/bench/reset")
 async def _reset(request):
     with _lock:
         _counts.clear()
+        _events.clear()
     return web.json_response({"ok": True})
 
 

@@ -3,6 +3,7 @@
 //   GET /wan22/inventory[?workflow=ID&strict=1]  -> the volume report (what the inventory node shows)
 //   GET /wan22/plan?mode=&preset=&steps=&...     -> the router's plan (the node's own resolve + stages)
 //   POST /wan22/inventory/workflow (a workflow)  -> the same report for that workflow's own model files
+//   GET /wan22/prefetch                          -> what the prefetcher read for the last prompt
 //
 // Every call goes through ComfyUI's api.fetchApi (so the /api prefix, the user header and any
 // auth the frontend adds are applied). Errors come back as Wan22RequestError with the route's own
@@ -98,4 +99,9 @@ export function planQuery(values) {
 /** The router's plan for these widget values: {mode, preset, workflow, stages, sigmas, ...}. */
 export function getPlan(values, opts = {}) {
   return getJson("/plan", planQuery(values), opts);
+}
+
+/** The prefetcher's state: {switch, local_cache, running, prompts, last_prompt, current, last}. */
+export function getPrefetch(opts = {}) {
+  return getJson("/prefetch", null, opts);
 }

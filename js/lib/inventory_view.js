@@ -126,3 +126,47 @@ export function renderCompactReport(report) {
   }
   return box;
 }
+
+function seconds(s) {
+  return Number.isFinite(s) ? `${s.toFixed(1)} s` : "—";
+}
+
+/** One prefetch report (GET /wan22/prefetch's `last` or `current`): totals, then a row per file. */
+function prefetchReport(r, label) {
+  const counts = Object.entries(r.counts ?? {}).map(([k, n]) => `${n} ${k}`).join(", ");
+  const box = h("div", { class: "wan22-prefetch-report", dataset: { wan22PrefetchReport: label } },
+    h("div", { dataset: { wan22PrefetchTotals: "" } },
+      `${label}${r.finished_at ? ` (finished ${new Date(r.finished_at * 1000).toLocaleTimeString()})` : ""}: `
+      + `${formatBytes(r.read_bytes)} read in ${seconds(r.seconds)}`
+      + (r.seconds > 0 ? ` (${r.mb_per_s} MB/s, ${r.streams} streams)` : "")
+      + (r.cached_bytes ? `, ${formatBytes(r.cached_bytes)} already in RAM` : "")),
+    h("div", { class: "wan22-muted" }, counts + (r.stopped ? ` · stopped: ${r.stopped}` : "")));
+  for (const f of r.files ?? []) {
+    box.append(h("div", { class: "wan22-file-row", dataset: { wan22PrefetchFile: f.name, status: f.status }, title: f.detail ?? "" },
+      h("span", { class: "wan22-badge", dataset: { group: f.status === "read" || f.status === "cached" ? "ok" : "moved" } }, f.status),
+      h("span", { class: "wan22-file-name" }, f.name),
+      h("span", { class: "wan22-file-size" }, `${formatBytes(f.read_bytes)} · ${seconds(f.seconds)}`)));
+  }
+  return box;
+}
+
+/** The prefetcher's part of the sidebar: the switch, the last prompt, the job now, the last job. */
+export function renderPrefetch(status) {
+  const box = h("div", { class: "wan22-prefetch", dataset: { wan22Prefetch: "", running: String(!!status?.running) } });
+  box.append(h("h3", {}, "Prefetch (last prompt)"));
+  const cache = status?.local_cache ? ` · local copy cache ${status.local_cache}` : "";
+  box.append(h("div", { class: "wan22-muted", dataset: { wan22PrefetchSwitch: status?.switch ?? "" } },
+    `WAN22_PREFETCH: ${status?.switch ?? "?"}${cache}`));
+  const lp = status?.last_prompt;
+  if (!lp) {
+    box.append(h("div", { class: "wan22-muted", dataset: { wan22PrefetchNone: "" } }, "No prompt queued since the server started."));
+    return box;
+  }
+  const when = new Date(lp.at * 1000).toLocaleTimeString();
+  box.append(h("div", { dataset: { wan22PrefetchPrompt: "" } }, lp.prefetching?.length
+    ? `Prompt at ${when}: ${lp.prefetching.length} file(s) to prefetch`
+    : `Prompt at ${when}: nothing prefetched — ${lp.reason || "no file to read"}`));
+  if (status.current) box.append(prefetchReport(status.current, "running"));
+  if (status.last) box.append(prefetchReport(status.last, "last job"));
+  return box;
+}

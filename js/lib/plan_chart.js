@@ -1,9 +1,36 @@
 // Draws a router plan's sigma schedule on a <canvas>: the N+1 sigmas, the MoE boundary (dashed),
-// the split step (the hand-off), and which expert / LoRA covers each step (bands and a strip).
+// the split step (the hand-off), and which expert / LoRA / cfg covers each step (one band per
+// stage, and a strip). A base stage (fast_motion: the high-noise expert without LoRA at a real cfg
+// before its LoRA stage) gets its own colour and label.
 
 import { fmtNum, STAGE_COLORS, stageKind } from "./dom.js";
 
 const KIND_LABEL = { high: "high-noise", low: "low-noise", single: "single model" };
+export const BASE_COLOR = "#c9a227";
+
+/** True for a base stage: no LoRA, and the next stage runs the same expert (with its LoRA). */
+export function isBaseStage(stages, k) {
+  const st = stages[k];
+  const next = stages[k + 1];
+  return Boolean(st && next && next.expert === st.expert && !(st.loras ?? []).length);
+}
+
+/** Band colour and label of stage k: base / high-noise / low-noise / single model, + cfg when stages differ. */
+export function stageBand(plan, k) {
+  const stages = plan?.stages ?? [];
+  const st = stages[k];
+  const kind = stageKind(st, k, stages.length);
+  const base = isBaseStage(stages, k);
+  const cfgs = new Set(stages.map((s) => s.cfg ?? plan.cfg));
+  const loras = st.loras ?? [];
+  const lora = loras.length ? `LoRA ×${loras.map((l) => fmtNum(l.strength)).join(" + ")}` : "no LoRA";
+  const cfg = cfgs.size > 1 ? ` · cfg ${fmtNum(st.cfg ?? plan.cfg)}` : "";
+  return {
+    color: base ? BASE_COLOR : STAGE_COLORS[kind],
+    label: `${base ? "base " : ""}${KIND_LABEL[kind]}${loras.length && stages.length > 2 ? " + LoRA" : ""}`,
+    detail: `${lora}${cfg}`,
+  };
+}
 
 function fitText(ctx, text, maxWidth) {
   if (maxWidth <= 8) return "";
@@ -27,6 +54,7 @@ export function stageOfStep(plan, i) {
   return -1;
 }
 
+/** Draws `plan` on `canvas`; returns the stage bands drawn ({stage, start, end, color, label}). */
 export function drawPlanChart(canvas, plan) {
   const dpr = window.devicePixelRatio || 1;
   const cssW = Math.max(120, Math.round(canvas.clientWidth || canvas.parentElement?.clientWidth || 360));
@@ -36,7 +64,7 @@ export function drawPlanChart(canvas, plan) {
     canvas.height = Math.round(cssH * dpr);
   }
   const ctx = canvas.getContext("2d");
-  if (!ctx) return;
+  if (!ctx) return [];
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, cssW, cssH);
 
@@ -47,11 +75,12 @@ export function drawPlanChart(canvas, plan) {
     ctx.fillStyle = fg;
     ctx.font = "11px sans-serif";
     ctx.fillText("no schedule", 8, 18);
-    return;
+    return [];
   }
   const stages = plan.stages ?? [];
-  const kinds = stages.map((s, k) => stageKind(s, k, stages.length));
-  const colorOf = (k) => (k >= 0 ? STAGE_COLORS[kinds[k]] : "#888");
+  const looks = stages.map((_, k) => stageBand(plan, k));
+  const colorOf = (k) => (k >= 0 ? looks[k].color : "#888");
+  const bands = [];
 
   const left = 34;
   const right = 10;
@@ -63,7 +92,7 @@ export function drawPlanChart(canvas, plan) {
   const X = (i) => left + (i / n) * pw;
   const Y = (s) => top + (1 - s / ymax) * ph;
 
-  // Stage bands with their label (expert + LoRA strength).
+  // Stage bands with their label (expert, LoRA strength, cfg when the stages' differ).
   ctx.font = "10px sans-serif";
   ctx.textBaseline = "top";
   stages.forEach((st, k) => {
@@ -72,13 +101,13 @@ export function drawPlanChart(canvas, plan) {
     const x1 = X(st.end_step);
     ctx.fillStyle = withAlpha(colorOf(k), 0.16);
     ctx.fillRect(x0, top, x1 - x0, ph);
-    const loras = st.loras ?? [];
-    const lora = loras.length ? `LoRA ×${loras.map((l) => fmtNum(l.strength)).join(" + ")}` : "no LoRA";
     ctx.fillStyle = colorOf(k);
     ctx.font = "bold 10px sans-serif";
-    ctx.fillText(fitText(ctx, KIND_LABEL[kinds[k]], x1 - x0 - 6), x0 + 4, 2);
+    ctx.fillText(fitText(ctx, looks[k].label, x1 - x0 - 6), x0 + 4, 2);
     ctx.font = "10px sans-serif";
-    ctx.fillText(fitText(ctx, lora, x1 - x0 - 6), x0 + 4, 13);
+    ctx.fillText(fitText(ctx, looks[k].detail, x1 - x0 - 6), x0 + 4, 13);
+    bands.push({ stage: k, start: st.start_step, end: st.end_step, color: looks[k].color,
+      label: `${looks[k].label} · ${looks[k].detail}` });
   });
 
   // Grid and y ticks.
@@ -187,4 +216,5 @@ export function drawPlanChart(canvas, plan) {
   ctx.globalAlpha = 1;
   ctx.font = "10px sans-serif";
   ctx.textAlign = "left";
+  return bands;
 }

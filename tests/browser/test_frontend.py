@@ -201,6 +201,24 @@ def test_router_preview_is_the_plan_the_cli_prints(browser_run: BrowserRun, case
     assert len(pv["serializedWidgets"]) == pv["valueWidgets"] == 12, "the preview must not add a saved widget value"
 
 
+def test_fast_motion_preview_draws_three_bands(browser_run: BrowserRun) -> None:
+    """fast_motion's chart has one band per stage, each labelled with its expert, LoRA and cfg
+    (base high cfg 3.5 / high + LoRA / low + LoRA); a two-stage plan keeps two bands without cfg."""
+    pv = _case(browser_run, "i2v-fast_motion")
+    rc, plan = cli_plan(_cli_args({"mode": "i2v", "preset": "fast_motion"}, []))
+    assert rc == 0 and pv["plan"] == plan
+    bands = json.loads(pv["chart"]["bands"])
+    assert [(b["start"], b["end"]) for b in bands] == [(st["start_step"], st["end_step"]) for st in plan["stages"]]
+    assert len(bands) == 3 and len({b["color"] for b in bands}) == 3
+    labels = [b["label"] for b in bands]
+    assert labels[0].startswith("base high-noise") and "no LoRA" in labels[0] and "cfg 3.5" in labels[0], labels
+    assert labels[1].startswith("high-noise + LoRA") and labels[1].endswith("cfg 1"), labels
+    assert labels[2].startswith("low-noise + LoRA") and labels[2].endswith("cfg 1"), labels
+    assert "cfg 3.5" in pv["stages"][0]["text"] and "cfg 1" in pv["stages"][1]["text"]
+    two = json.loads(_case(browser_run, "i2v-fast")["chart"]["bands"])
+    assert [b["label"] for b in two] == ["high-noise · LoRA ×1", "low-noise · LoRA ×1"]
+
+
 def test_router_preview_shows_the_refusal_the_cli_gives(browser_run: BrowserRun) -> None:
     cid, widgets, extra, _ = next(c for c in PLAN_CASES if c[0].startswith("refused"))
     pv = _case(browser_run, cid)
@@ -290,10 +308,14 @@ def test_there_are_example_workflows_with_api_twins() -> None:
 
 
 SEED_KEYS = {"seed", "noise_seed"}
+# LoadVideo's preview widget: the frontend sends it only once the preview has loaded the server's
+# input video (a race with the conversion), and the server ignores it (see api/widgets.py).
+SERVER_STATE_INPUTS = {"video-preview"}
 
 
 def _strip_seeds(prompt: dict[str, Any]) -> dict[str, Any]:
-    return {k: {"class_type": v["class_type"], "inputs": {a: b for a, b in v["inputs"].items() if a not in SEED_KEYS}}
+    return {k: {"class_type": v["class_type"], "inputs": {a: b for a, b in v["inputs"].items()
+                                                         if a not in SEED_KEYS | SERVER_STATE_INPUTS}}
             for k, v in prompt.items()}
 
 
@@ -365,13 +387,76 @@ def test_queue_the_fast_i2v_example_from_the_browser(browser_run: BrowserRun) ->
     assert any(str(f).endswith(".mp4") for f in files), files
 
 
+# ---------------------------------------------------------------- prefetch report in the sidebar
+
+
+def test_sidebar_shows_what_the_prefetcher_read_for_the_last_prompt(comfyui_path: Path, demo_volume: Path,
+                                                                   tmp_path: Path) -> None:
+    """A server with WAN22_PREFETCH=1 (the demo volume is on a local disk, where 'auto' is off):
+    the sidebar's prefetch section before any prompt, then, after a prompt queued from the page,
+    the same files, statuses and totals GET /wan22/prefetch gives (drive_prefetch.mjs)."""
+    import os
+    import time
+
+    from browser_support import ARTIFACTS, DRIVER_TIMEOUT, HERE, browser_missing, chromium_path
+
+    from wan22.demo.graphs import i2v_native
+    from wan22.demo.server import ComfyServer, free_port, make_base, start_image, write_model_paths_yaml
+
+    why = browser_missing()
+    if why:
+        pytest.skip(why)
+    base = make_base(tmp_path / "base")
+    start_image(base / "input" / "wan22_start.png")
+    yaml = write_model_paths_yaml(base / "extra_model_paths.yaml", demo_volume, section="wan22_test",
+                                  keys=("diffusion_models", "text_encoders", "vae", "clip_vision", "loras", "datasets"))
+    server = ComfyServer(comfyui=comfyui_path, base=base, yaml=yaml, port=free_port(), log_path=base / "server.log")
+    old = os.environ.get("WAN22_PREFETCH")
+    os.environ["WAN22_PREFETCH"] = "1"
+    try:
+        server.start()
+    finally:
+        if old is None:
+            os.environ.pop("WAN22_PREFETCH", None)
+        else:
+            os.environ["WAN22_PREFETCH"] = old
+    try:
+        spec = {"url": server.url + "/", "chromium": chromium_path(), "artifacts": str(ARTIFACTS),
+                "results": str(tmp_path / "results.json"), "timeout_ms": 240000,
+                "prompt": i2v_native("fast", seed=11, prefix="browser/prefetch", length=5)}
+        (tmp_path / "input.json").write_text(json.dumps(spec))
+        t0 = time.time()
+        proc = subprocess.run(["node", str(HERE / "drive_prefetch.mjs"), str(tmp_path / "input.json")], cwd=str(HERE),
+                              capture_output=True, text=True, timeout=DRIVER_TIMEOUT, env=dict(os.environ, NODE_NO_WARNINGS="1"))
+        (ARTIFACTS / "drive_prefetch.log").write_text(proc.stdout + proc.stderr)
+        res = json.loads((tmp_path / "results.json").read_text())
+        route = server.get("/wan22/prefetch")
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    before, after = res["phases"]["before"], res["phases"]["after"]
+    assert before["ok"] and after["ok"], (before.get("error"), after.get("error"))
+    assert before["shown"]["present"] and before["shown"]["visible"] and before["shown"]["none"]
+    assert before["shown"]["switch"] == "on"
+    assert after["queued"]["status"] == 200, after["queued"]
+    assert route["last_prompt"]["at"] >= t0 and route["last"] is not None and not route["running"]
+    shown = after["shown"]
+    assert [(f["name"], f["status"]) for f in shown["files"]] == [(f["name"], f["status"]) for f in route["last"]["files"]]
+    assert len(shown["files"]) == len(route["last_prompt"]["prefetching"]) == 5
+    assert f"{len(route['last_prompt']['prefetching'])} file(s) to prefetch" in shown["prompt"]
+    assert re.search(r"last job \(finished .+\): [\d.]+ (B|KB|MB|GB) read in [\d.]+ s", shown["totals"]), shown["totals"]
+    assert after["prefetch_requests"] >= 1, "the section did not fetch /wan22/prefetch after the prompt"
+    ours = [e for e in res["console"] if e["type"] == "error" and _ours(e)] + res["pageErrors"]
+    assert not ours, json.dumps(ours, indent=1)
+
+
 # ---------------------------------------------------------------- artifacts
 
 
 def test_screenshots_were_saved(browser_run: BrowserRun) -> None:
     shots = browser_run.results["screenshots"]
     for name in ("sidebar", "router_preview", "router_preview_i2v_quality", "router_preview_refused", "inventory_node",
-                 "startup_toast"):
+                 "startup_toast", "router_preview_fast_motion"):
         assert name in shots, sorted(shots)
         p = Path(shots[name])
         assert p.is_file() and p.stat().st_size > 5000, p

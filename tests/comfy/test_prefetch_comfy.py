@@ -117,3 +117,50 @@ def test_auto_leaves_a_local_volume_alone(comfy_server: Server) -> None:
     time.sleep(1.0)
     assert not _lines(comfy_server, "[wan22] prefetch", mark)
     assert "[wan22] prefetch on queued prompts: auto" in comfy_server.log_text()
+
+
+def _prefetch_after(server: Server, since: float, timeout: float = 60.0) -> dict[str, Any]:
+    """GET /wan22/prefetch once the job for a prompt queued after `since` has finished."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = server.get("/wan22/prefetch")
+        last = st.get("last") or {}
+        if not st["running"] and (last.get("finished_at") or 0) >= since:
+            return dict(st)
+        time.sleep(0.2)
+    raise AssertionError(f"no finished prefetch after {since}: {server.get('/wan22/prefetch')}")
+
+
+def test_prefetch_route_reports_the_last_prompts_files_bytes_and_seconds(prefetch_server: Server, demo_volume: Path) -> None:
+    t0 = time.time()
+    prompt = i2v_ours("fast", seed=8, prefix="prefetch/route")
+    _run_recording_order(prefetch_server, prompt)
+    st = _prefetch_after(prefetch_server, t0)
+    assert st["switch"] == "on" and st["local_cache"] is None and st["prompts"] >= 1
+    want = [BY_ROLE["text_encoder"].name, BY_ROLE["vae"].name, *I2V_FILES]
+    lp = st["last_prompt"]
+    assert lp["at"] >= t0 and lp["prefetching"] == want and lp["files"] == want and lp["reason"] == ""
+    last = st["last"]
+    assert [f["name"] for f in last["files"]] == want  # names only: no path of the server's disk
+    sizes = {e.name: (demo_volume / e.folder / e.name).stat().st_size for e in BY_ROLE.values() if e.name in want}
+    for f in last["files"]:
+        assert f["status"] in ("read", "cached"), f
+        assert f["size"] == sizes[f["name"]] and f["read_bytes"] + f["cached_bytes"] == f["size"], f
+    assert last["read_bytes"] + last["cached_bytes"] == sum(sizes.values())
+    assert sum(last["counts"].values()) == len(want) and last["stopped"] == ""
+    assert last["seconds"] > 0 and last["streams"] >= 1
+    assert abs(last["mb_per_s"] - last["read_bytes"] / 1e6 / last["seconds"]) <= 0.1
+    assert last["summary"].startswith(f"prefetched {len(want)}/{len(want)} file(s)")
+    status, body = prefetch_server.request("GET", "/wan22/prefetch?path=/etc")
+    assert status == 400 and "takes no parameters" in body["error"]
+
+
+def test_prefetch_route_says_why_a_local_volume_was_not_prefetched(comfy_server: Server) -> None:
+    t0 = time.time()
+    comfy_server.run(i2v_native("fast", seed=9, prefix="prefetch/auto_route"))
+    st = comfy_server.get("/wan22/prefetch")
+    assert st["switch"] == "auto" and not st["running"]
+    lp = st["last_prompt"]
+    assert lp["at"] >= t0 and lp["prefetching"] == []
+    want = {BY_ROLE[r].name for r in ("i2v_high", "lora_i2v_high", "i2v_low", "lora_i2v_low", "vae")}
+    assert set(lp["files"]) == want and "none on a network or FUSE filesystem" in lp["reason"], lp

@@ -82,6 +82,26 @@ def test_runsync_typed_i2v_fast(worker: WorkerProc, recorder: Recorder, tmp_path
     assert "high 2/2, low 1/2" in updates and "high 1/2" in updates, updates
 
 
+def _solid_png(rgb: tuple[int, int, int], size: int = 64) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), rgb).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_typed_flf2v_fast_with_two_images(worker: WorkerProc, tmp_path: Path) -> None:
+    """Issue 16: `end_image` goes to WanFirstLastFrameToVideo's end_image; the mp4 has the graph's frames."""
+    out = _ok(worker.runsync({"workflow": "flf2v_fast", "image": b64(_solid_png((230, 30, 30))),
+                              "end_image": b64(_solid_png((30, 30, 230))), "seed": 4, **TINY}), worker)
+    assert {k: out[k] for k in ("workflow", "frames", "width", "height")} == {
+        "workflow": "flf2v_fast", "frames": 9, "width": 64, "height": 64}
+    info = video_info(save_video(out["video"], tmp_path / "flf2v.mp4"))
+    assert (info["frames"], info["width"], info["height"]) == (9, 64, 64)
+
+
 def test_typed_s2v_fast_with_a_2s_m4a(worker: WorkerProc, tmp_path: Path) -> None:
     out = _ok(worker.runsync({"workflow": "s2v_fast", "image": b64(png_bytes()), "audio": b64(m4a_bytes(2.0)),
                               "width": 64, "height": 64, "seed": 3}), worker)

@@ -2,7 +2,9 @@
 volume without the T2V experts, driven through the runpod SDK's local job API: the boot
 inventory on ComfyUI's folders, a t2v job refused at once with the missing files, a job over
 its time limit interrupted with ComfyUI's queue left clean, ComfyUI killed (and hung) mid-job
-failing only that job, and a typed job with the real CLIPTextEncode end to end.
+failing only that job, and a typed job with the real CLIPTextEncode end to end. It boots with
+WAN22_DEFAULT_WORKFLOW=i2v_fast (and WAN22_PREFETCH=1: the demo volume is a local disk), so it
+prefetches that workflow's files while ComfyUI starts.
 
 This worker runs without the precomputed-conditioning switch, so its typed jobs encode their
 prompts with the umT5 stand-in (~30-60 s per encode, NaN output: black frames): that slowness
@@ -51,7 +53,8 @@ def started(comfyui_path: Path, no_t2v_volume: Path, tmp_path_factory: pytest.Te
     w = WorkerProc(["--comfy-url", url, "--hang-timeout", str(HANG_S), "--start-comfyui", str(comfyui_path), "--",
                     "--cpu", "--base-directory", str(base), "--extra-model-paths-config", str(yaml),
                     "--database-url", "sqlite:///:memory:", "--disable-auto-launch"],
-                   {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}, tmp / "worker.log", tmp)
+                   {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "WAN22_DEFAULT_WORKFLOW": "i2v_fast",
+                    "WAN22_PREFETCH": "1"}, tmp / "worker.log", tmp)
     w.comfy_url = url  # type: ignore[attr-defined]
     try:
         w.wait_ready(timeout=600)
@@ -113,6 +116,21 @@ def test_boot_runs_the_inventory_on_the_folders_comfyui_starts_with(started: Wor
     assert log.count("Wan 2.2 worker readiness") == 1 and str(no_t2v_volume) in log
     assert "t2v             NO" in log and "i2v_fast        yes" in log
     assert _comfy_children(started), "the worker did not start ComfyUI as its child"
+
+
+def test_boot_prefetches_the_default_workflow_in_need_order(started: WorkerProc) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "boot prefetch of i2v_fast: prefetched" not in started.log_text():
+        time.sleep(0.5)
+    log = started.log_text()
+    plan = next(line for line in log.splitlines() if "boot prefetch of i2v_fast: 6 file(s)" in line)
+    order = plan.split("in need order: ", 1)[1]
+    names = [n.strip() for n in order.split(",")]
+    assert names[:2] == ["umt5_xxl_fp8_e4m3fn_scaled.safetensors", "wan_2.1_vae.safetensors"], names
+    assert names.index("wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors") < names.index(
+        "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors"), "the high expert first"
+    assert "boot prefetch of i2v_fast: prefetched 6/6 file(s)" in log, log[-3000:]
+    assert log.index("boot prefetch of i2v_fast: 6 file(s)") < log.index("ComfyUI answers at"), "started before ComfyUI was up"
 
 
 def test_t2v_without_its_experts_fails_at_once_with_the_missing_files(started: WorkerProc) -> None:

@@ -322,5 +322,6 @@ def test_deploy_docs_cover_what_the_issue_asks() -> None:
     for must in ("/runpod-volume/models", "/workspace/models", "--disable-mmap", "audio", "LoadAudio", "diffusion_models",
                  "text_encoders", "audio_encoders", "deploy/Dockerfile", "not run", "python -m wan22 worker",
                  "python -m wan22 run", "/runsync", "/status/", "BUCKET_ENDPOINT_URL", "WAN22_PRECOMPUTED_CONDITIONING",
-                 "--rp_serve_api", '"workflow": "i2v_fast"', "s3_url", "refresh"):
+                 "--rp_serve_api", '"workflow": "i2v_fast"', "s3_url", "refresh",
+                 "WAN22_DEFAULT_WORKFLOW", "WAN22_PREFETCH", "`end_image`", "flf2v_fast", "MEDIA_KEYS"):
         assert must in doc, f"docs/deploy.md does not mention {must!r}"

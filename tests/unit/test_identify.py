@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 
 from wan22.catalog import BY_ROLE, FILES
-from wan22.demo.demo_volume import NAME_DTYPE, real_header_tensors, real_lora_tensors, sparse_tensors_for
+from wan22.demo.demo_volume import (
+    ANIMATE2_CONFIG,
+    NAME_DTYPE,
+    real_header_tensors,
+    real_lora_tensors,
+    sparse_tensors_for,
+)
 from wan22.demo.layouts import load, names
 from wan22.volume.identify import identify, is_stand_in
 from wan22.volume.safetensors_header import Header, build_header, parse_header
@@ -33,6 +39,8 @@ EXPECTED_KIND = {  # ComfyUI model_type (+ out_dim/img_emb facts) -> our kind
 
 def _expected_kind(cfg: dict[str, object]) -> str:
     mt = str(cfg["model_type"])
+    if mt == "animate2":  # I2V-shaped weights; the metadata config names it (comfy/model_detection.py)
+        return "wan_dit:animate2"
     if mt in ("s2v", "animate"):
         return EXPECTED_KIND[(mt, None)]
     if cfg["out_dim"] == 48:
@@ -45,7 +53,8 @@ def _expected_kind(cfg: dict[str, object]) -> str:
 @pytest.mark.parametrize("layout", DIT_LAYOUTS)
 def test_every_dit_layout_matches_comfyuis_detection(layout: str) -> None:
     cfg = load(layout).config
-    ident = identify(header_of(layout_tensors(layout)))
+    meta = ANIMATE2_CONFIG if cfg["model_type"] == "animate2" else None  # ComfyUI reads animate2 from metadata only
+    ident = identify(header_of(layout_tensors(layout), meta))
     assert ident.kind == _expected_kind(cfg)
     assert ident.facts["dim"] == cfg["dim"]
     assert ident.facts["in_dim"] == cfg["in_dim"]

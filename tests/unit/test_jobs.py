@@ -256,3 +256,324 @@ def test_https_inputs_are_fetched_with_limits(tmp_path: Path, monkeypatch: pytes
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# ---------------------------------------------------------------- issue 16: the new modes' media
+
+NEW_IDS = ("flf2v", "flf2v_fast", "ti2v", "animate2", "animate2_distilled", "i2v_fast_motion", "t2v_fast_motion")
+
+
+def _red_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (250, 10, 10)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_flf2v_takes_a_start_and_an_end_image(img: str) -> None:
+    end = b64(_red_png())
+    job = parse_job({"workflow": "flf2v_fast", "image": img, "end_image": end, "seed": 1, **TINY_JOB}, LIMITS)
+    assert isinstance(job, TypedJob) and set(job.media) == {"image", "end_image"}
+    assert job.media["end_image"].kind == "image" and job.media["image"].sha256 != job.media["end_image"].sha256
+    names = {k: m.stored_name() for k, m in job.media.items()}
+    p = typed_prompt(job, names)
+    (flf,) = nodes_of(p, "WanFirstLastFrameToVideo")
+    start_node, end_node = p[flf]["inputs"]["start_image"][0], p[flf]["inputs"]["end_image"][0]
+    assert p[start_node]["inputs"]["image"] == names["image"]
+    assert p[end_node]["inputs"]["image"] == names["end_image"]
+    assert {k: p[flf]["inputs"][k] for k in ("width", "height", "length")} == {"width": 64, "height": 64, "length": 9}
+    assert expected_frames(p) == 9
+
+
+TINY_JOB = {"width": 64, "height": 64, "frames": 9}
+
+
+@pytest.mark.parametrize("job, expect", [
+    ({"workflow": "flf2v_fast", "image": "I"}, "input.end_image: workflow 'flf2v_fast' needs an end image"),
+    ({"workflow": "flf2v", "end_image": "I"}, "input.image: workflow 'flf2v' needs an image"),
+    ({"workflow": "i2v_fast", "image": "I", "end_image": "I"},
+     "input.end_image: workflow 'i2v_fast' takes input.image; drop input.end_image"),
+    ({"workflow": "t2v_fast", "end_image": "I"}, "input.end_image: workflow 't2v_fast' takes no input files"),
+    ({"workflow": "flf2v_fast", "image": "I", "end_image": "W"}, "input.end_image: "),
+    ({"workflow": "flf2v_fast", "image": "I", "end_image": "A"}, "input.end_image: "),
+    ({"workflow": "flf2v_fast", "image": "I", "end_image": 5}, "input.end_image: expected a string"),
+    ({"workflow": "flf2v_fast", "image": "I", "end_image": "I", "video": "V"},
+     "input.video: workflow 'flf2v_fast' takes input.image and input.end_image"),
+])
+def test_flf2v_media_refused(img: str, job: dict[str, Any], expect: str) -> None:
+    fill = {"I": img, "W": b64(b"not an image at all"), "A": b64(wav_bytes(0.5)), "V": b64(mp4_bytes())}
+    raw = {k: fill.get(v, v) if isinstance(v, str) and k != "workflow" else v for k, v in job.items()}
+    with pytest.raises(JobError) as e:
+        parse_job(raw, LIMITS)
+    assert str(e.value).startswith(expect), e.value
+    if job.get("end_image") in ("W", "A"):
+        assert "image" in str(e.value).split(":", 1)[1], e.value
+
+
+def test_media_table_covers_every_mode() -> None:
+    from wan22.plan.presets import MODES
+    from wan22.serverless.jobs import MEDIA_KEYS
+
+    assert set(MODES) <= set(MEDIA_KEYS), f"modes without a media row: {set(MODES) - set(MEDIA_KEYS)}"
+
+
+def test_ti2v_image_is_optional_and_others_are_refused(img: str) -> None:
+    from wan22.serverless.jobs import _media
+
+    assert _media({}, "ti2v", "ti2v", LIMITS) == {}
+    assert set(_media({"image": img}, "ti2v", "ti2v", LIMITS)) == {"image"}
+    with pytest.raises(JobError, match=r"^input.video: workflow 'ti2v' takes input.image; drop input.video"):
+        _media({"video": b64(mp4_bytes())}, "ti2v", "ti2v", LIMITS)
+    with pytest.raises(JobError, match=r"^input.end_image: workflow 'ti2v' takes input.image"):
+        _media({"end_image": img}, "ti2v", "ti2v", LIMITS)
+
+
+def test_ti2v_sides_are_multiples_of_32() -> None:
+    from wan22.serverless.jobs import SIDE_MULTIPLE, side
+
+    assert side("width", 1280, LIMITS, SIDE_MULTIPLE["ti2v"]) == 1280
+    with pytest.raises(JobError, match=r"^input.height: 720 is not a multiple of 32 .*use 704 or 736"):
+        side("height", 720, LIMITS, SIDE_MULTIPLE["ti2v"])
+
+
+def test_animate2_needs_an_image_and_a_video(img: str) -> None:
+    from wan22.serverless.jobs import _media
+
+    got = _media({"image": img, "video": b64(mp4_bytes())}, "animate2", "animate2", LIMITS)
+    assert {k: m.kind for k, m in got.items()} == {"image": "image", "video": "video"}
+    with pytest.raises(JobError, match=r"^input.video: workflow 'animate2_distilled' needs a video"):
+        _media({"image": img}, "animate2", "animate2_distilled", LIMITS)
+    with pytest.raises(JobError, match=r"^input.video: got an image file, expected video"):
+        _media({"image": img, "video": img}, "animate2", "animate2", LIMITS)
+
+
+def _ti2v_like() -> dict[str, Any]:
+    return {"1": {"class_type": "LoadImage", "inputs": {"image": "wan22_start.png"}},
+            "2": {"class_type": "ImageScale", "inputs": {"image": ["1", 0], "width": 64, "height": 64}},
+            "3": {"class_type": "Wan22ImageToVideoLatent", "inputs": {"vae": ["9", 0], "width": 64, "height": 64,
+                                                                      "length": 9, "start_image": ["2", 0]}},
+            "9": {"class_type": "VAELoader", "inputs": {"vae_name": "wan2.2_vae.safetensors"}}}
+
+
+def test_a_ti2v_job_without_an_image_drops_the_start_image_cleanly() -> None:
+    from wan22.serverless.build import drop_image
+
+    p = _ti2v_like()
+    drop_image(p, "1")
+    assert set(p) == {"3", "9"} and "start_image" not in p["3"]["inputs"]
+    bad = _ti2v_like()
+    bad["3"]["class_type"] = "WanImageToVideo"
+    with pytest.raises(Exception, match=r"node 3 \(WanImageToVideo\) needs input 'start_image'"):
+        drop_image(bad, "1")
+
+
+def test_new_latent_nodes_share_the_size_rule() -> None:
+    from wan22.api import edits
+    from wan22.serverless import build
+
+    assert {"Wan22ImageToVideoLatent", "WanAnimate2ToVideo", "WanFirstLastFrameToVideo"} <= set(edits.SIZE_NODES)
+    assert build.SIZE_NODES is edits.SIZE_NODES, "one home for the rule"
+
+
+def _media_for(mode: str, img: str) -> dict[str, Any]:
+    from wan22.serverless.jobs import MEDIA_KEYS
+
+    needs, _may = MEDIA_KEYS[mode]
+    values = {"image": img, "end_image": b64(_red_png()), "audio": b64(m4a_bytes(1.0)), "video": b64(mp4_bytes())}
+    return {k: values[k] for k in needs}
+
+
+def _every_id() -> list[str]:
+    from wan22.plan.routing import WORKFLOW_IDS
+
+    return list(dict.fromkeys([*WORKFLOW_IDS, *NEW_IDS]))
+
+
+@pytest.mark.parametrize("wid", _every_id())
+def test_typed_prompt_for_every_workflow_id(wid: str, img: str) -> None:
+    """Each workflow id's twin takes a typed job: its media, size and frames land on the graph."""
+    from wan22.plan.routing import WORKFLOW_IDS, preset_for_workflow
+
+    if wid not in WORKFLOW_IDS:
+        pytest.skip(f"'{wid}' is not a workflow id yet (issue 16: its engineer adds the preset)")
+    if not twin_path(wid).is_file():
+        pytest.skip(f"no API twin for '{wid}' yet ({twin_path(wid).name})")
+    mode = preset_for_workflow(wid).mode
+    frames = 33 if mode == "s2v" else 9
+    side_px = 64
+    job = parse_job({"workflow": wid, **_media_for(mode, img), "seed": 5, "width": side_px, "height": side_px,
+                     "frames": frames, "prompt": "p"}, LIMITS)
+    assert isinstance(job, TypedJob)
+    names = {k: m.stored_name() for k, m in job.media.items()}
+    p = typed_prompt(job, names)
+    from wan22.api.edits import SIZE_NODES
+    from wan22.serverless.build import MEDIA_LOADERS, media_nodes
+
+    for key, name in names.items():
+        nodes = media_nodes(p, key)
+        assert nodes, f"{wid}: no {MEDIA_LOADERS[key]} for input.{key}"
+        assert all(name in p[n]["inputs"].values() for n in nodes)
+    sized = [n for ct in SIZE_NODES for n in nodes_of(p, ct)]
+    assert sized, f"{wid}: the twin has none of the size nodes {SIZE_NODES}: add its latent node to api/edits.py"
+    for n in sized:
+        assert p[n]["inputs"]["width"] == side_px and p[n]["inputs"]["height"] == side_px
+    linked = {v[0] for n in p.values() for v in n["inputs"].values() if isinstance(v, list) and len(v) == 2}
+    assert linked <= set(p), "every link points at a node of the prompt"
+    assert expected_frames(p) == frames if mode != "animate" else expected_frames(p) > 0
+
+
+# ---------------------------------------------------------------- issue 14: boot prefetch
+
+def _volume(tmp_path: Path, size: int = 3 << 20) -> Path:
+    """A models dir with the i2v_fast files (random bytes: the prefetcher reads bytes, not tensors)."""
+    import os
+
+    from wan22.catalog import BY_ROLE
+
+    models = tmp_path / "models"
+    for role in ("i2v_high", "i2v_low", "lora_i2v_high", "lora_i2v_low", "text_encoder", "vae"):
+        e = BY_ROLE[role]
+        (models / e.folder).mkdir(parents=True, exist_ok=True)
+        (models / e.folder / e.name).write_bytes(os.urandom(size))
+    return models
+
+
+def _hashes(root: Path) -> dict[str, tuple[str, float]]:
+    import hashlib
+
+    return {str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_boot_prefetch_reads_the_default_workflow_in_need_order(tmp_path: Path) -> None:
+    from wan22.serverless import boot_prefetch
+    from wan22.volume.roots import resolve
+
+    models = _volume(tmp_path)
+    before = _hashes(models)
+    cfg = resolve(models_dir=str(models))
+    names = [n.name for n in boot_prefetch.boot_files("i2v_fast", cfg)]
+    assert names == ["umt5_xxl_fp8_e4m3fn_scaled.safetensors", "wan_2.1_vae.safetensors",
+                     "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors",
+                     "wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors",
+                     "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors",
+                     "wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors"], "text encoder, VAE, then high before low"
+    bp = boot_prefetch.start("i2v_fast", cfg, {"WAN22_PREFETCH": "1"}, skip_cached=False)
+    assert bp is not None
+    report = bp.wait(30)
+    assert report is not None and report.read_bytes == 6 * (3 << 20) and not report.stopped
+    assert [f.status for f in report.files] == ["read"] * 6
+    assert _hashes(models) == before, "nothing on the volume changes (bytes and mtimes)"
+
+
+def test_boot_prefetch_switches(tmp_path: Path) -> None:
+    from wan22.errors import Wan22Error
+    from wan22.serverless import boot_prefetch
+    from wan22.volume.roots import resolve
+
+    cfg = resolve(models_dir=str(_volume(tmp_path, 4096)))
+    assert boot_prefetch.start("i2v_fast", cfg, {"WAN22_PREFETCH": "0"}) is None, "WAN22_PREFETCH=0: off"
+    assert boot_prefetch.start(None, cfg, {}) is None, "no default workflow: nothing"
+    assert boot_prefetch.start("i2v_fast", cfg, {}) is None, "auto: a local disk is left to ComfyUI"
+    assert boot_prefetch.default_workflow({"WAN22_DEFAULT_WORKFLOW": " i2v_fast "}) == "i2v_fast"
+    assert boot_prefetch.default_workflow({}) is None
+    with pytest.raises(Wan22Error, match=r"^WAN22_DEFAULT_WORKFLOW='i2v_fastt' is not a workflow id: use one of i2v, "):
+        boot_prefetch.default_workflow({"WAN22_DEFAULT_WORKFLOW": "i2v_fastt"})
+
+
+def test_boot_prefetch_skips_files_with_a_local_copy(tmp_path: Path) -> None:
+    from wan22.serverless import boot_prefetch
+    from wan22.volume.prefetch_cache import KEY_SUFFIX, LocalCache, file_key
+    from wan22.volume.roots import resolve
+
+    models = _volume(tmp_path, 4096)
+    cache = LocalCache(tmp_path / "cache")
+    vae = models / "vae" / "wan_2.1_vae.safetensors"
+    copy = cache.copy_path("vae", vae.name)
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(vae.read_bytes())
+    copy.with_name(copy.name + KEY_SUFFIX).write_text(json.dumps(file_key(str(vae))))
+    assert cache.lookup("vae", vae.name, str(vae)), "the test's copy is valid"
+    bp = boot_prefetch.start("i2v_fast", resolve(models_dir=str(models)),
+                             {"WAN22_PREFETCH": "1", "WAN22_LOCAL_CACHE": str(tmp_path / "cache")})
+    assert bp is not None and vae.name not in [n.name for n in bp.needed] and len(bp.needed) == 5
+    bp.wait(30)
+
+
+def test_boot_prefetch_is_cancellable(tmp_path: Path) -> None:
+    import threading
+
+    from wan22.serverless import boot_prefetch
+    from wan22.volume.roots import resolve
+
+    models = _volume(tmp_path, 4 << 20)
+    gate = threading.Event()
+
+    def slow(_job: Any, _f: Any, _n: int) -> None:
+        gate.wait(5)
+
+    bp = boot_prefetch.start("i2v_fast", resolve(models_dir=str(models)), {"WAN22_PREFETCH": "1"},
+                             skip_cached=False, chunk_bytes=1 << 20, streams=1, progress=slow)
+    assert bp is not None
+    bp.cancel("test")
+    gate.set()
+    report = bp.wait(30)
+    assert report is not None and report.stopped == "cancelled"
+    assert report.read_bytes < 6 * (4 << 20) and "cancelled" in [f.status for f in report.files]
+
+
+def test_a_job_for_another_workflow_cancels_the_boot_prefetch(tmp_path: Path) -> None:
+    import threading
+
+    from wan22.serverless import boot_prefetch
+    from wan22.serverless.worker import Worker, WorkerConfig
+    from wan22.volume.roots import resolve
+
+    gate = threading.Event()
+    bp = boot_prefetch.start("i2v_fast", resolve(models_dir=str(_volume(tmp_path, 2 << 20))), {"WAN22_PREFETCH": "1"},
+                             skip_cached=False, chunk_bytes=1 << 20, streams=1, progress=lambda *_a: gate.wait(5))
+    w = Worker(WorkerConfig(comfy_url="http://127.0.0.1:9", default_workflow="i2v_fast"))
+    w.prefetch = bp
+    w.readiness = Readiness.from_report({"workflows": {"t2v_fast": {"ready": False, "blocking": []}}}, "test")
+    out = w.handle({"id": "j1", "input": {"workflow": "t2v_fast"}})
+    assert out["error"].startswith("input.workflow: 't2v_fast' cannot run on this worker")
+    gate.set()
+    assert bp is not None and bp.job.cancelled
+    report = bp.wait(30)
+    assert report is not None and report.stopped == "cancelled"
+
+
+def test_ti2v_twin_with_and_without_an_image(img: str) -> None:
+    from wan22.plan.routing import WORKFLOW_IDS
+
+    if "ti2v" not in WORKFLOW_IDS or not twin_path("ti2v").is_file():
+        pytest.skip("no ti2v workflow or twin yet (issue 16)")
+    bare = parse_job({"workflow": "ti2v", "seed": 1, "width": 64, "height": 64, "frames": 9}, LIMITS)
+    assert isinstance(bare, TypedJob) and bare.media == {}
+    p = typed_prompt(bare, {})
+    (lat,) = nodes_of(p, "Wan22ImageToVideoLatent")
+    assert not nodes_of(p, "LoadImage") and "start_image" not in p[lat]["inputs"], "pure T2V: no start image"
+    assert expected_frames(p) == 9
+    with_img = parse_job({"workflow": "ti2v", "image": img, "seed": 1, "width": 64, "height": 64, "frames": 9}, LIMITS)
+    assert isinstance(with_img, TypedJob)
+    q = typed_prompt(with_img, {"image": with_img.media["image"].stored_name()})
+    (load,) = nodes_of(q, "LoadImage")
+    assert q[load]["inputs"]["image"] == with_img.media["image"].stored_name()
+    assert q[lat]["inputs"]["start_image"] == [load, 0]
+    with pytest.raises(JobError, match=r"^input.width: 48 is not a multiple of 32"):
+        parse_job({"workflow": "ti2v", "width": 48}, LIMITS)
+
+
+def test_run_client_sends_the_end_image(tmp_path: Path) -> None:
+    from wan22.cli import build_parser
+
+    start, end = tmp_path / "a.png", tmp_path / "b.png"
+    start.write_bytes(png_bytes())
+    end.write_bytes(_red_png())
+    a = build_parser().parse_args(["run", "flf2v_fast", "--endpoint", "x", "--image", str(start), "--end-image", str(end)])
+    body = typed_input(a.workflow, {"image": a.image, "end_image": a.end_image}, {})
+    assert body == {"workflow": "flf2v_fast", "image": b64(png_bytes()), "end_image": b64(_red_png())}
+    assert isinstance(parse_job(body, LIMITS), TypedJob), "what the client sends, the worker takes"

@@ -121,3 +121,35 @@ def test_page_sized_reads_are_far_slower_and_prefetch_beats_one_stream(mount: tu
     (mnt / "b.bin").read_bytes()
     time.sleep(0.5)
     assert slowfs.read_stats(stats)["requests"] == before
+
+
+def _rows(video: list[float], rss: int = 1000) -> list[dict[str, float]]:
+    return [{"video_s": v, "first_step_s": v / 2, "rss_peak_mb": rss, "load_avg_1m": 1.0} for v in video]
+
+
+def test_bench_summary_ratios_floor_disable_mmap_and_local_cache_blocks() -> None:
+    """bench_cold_start's arithmetic on given rows: medians, ratios ours / native, the floor
+    (native warm / native cold), the disable_mmap block and the local cache's first and later runs."""
+    import bench_cold_start as bc
+
+    def mode(native_cold: list[float], ours_cold: list[float], cache: bool) -> dict[str, list[dict[str, float]]]:
+        r = {"native_cold": _rows(native_cold), "ours_cold": _rows(ours_cold, 1050),
+             "native_warm": _rows([40.0, 41.0, 39.0]), "ours_warm": _rows([40.0, 42.0, 40.0], 1100)}
+        if cache:
+            r.update(ours_cache_cold=_rows([45.0, 44.0, 46.0]), ours_cache_filling=_rows([60.0]))
+        return r
+
+    results = {"default": mode([50.0, 60.0, 55.0], [44.0, 45.0, 90.0], True), "disable-mmap": mode([80.0, 70.0, 75.0], [60.0, 61.0, 59.0], False)}
+    summary = {m: bc.summarize(results, m) for m in results}
+    d = summary["default"]
+    assert (d["native_cold_s"], d["ours_cold_s"], d["cold_ratio"]) == (55.0, 45.0, round(45 / 55, 3))
+    assert d["warm_ratio"] == round(40 / 40, 3) and d["ram_ratio"] == 1.1
+    assert d["cold_ratio_floor"] == round(40 / 55, 3)
+    assert d["ours_cache_cold_ratio"] == round(45 / 55, 3) and d["ours_cache_filling_ratio"] == round(60 / 55, 3)
+    out = bc.headline(summary, ["default", "disable-mmap"])
+    assert out["cold_ratio"] == d["cold_ratio"] and out["loading"] == "default"
+    assert out["disable_mmap"]["cold_ratio"] == round(60 / 75, 3)
+    assert out["disable_mmap"]["native_vs_default_native_cold"] == round(75 / 55, 3)
+    lc = out["local_cache"]["default"]
+    assert (lc["first_cold_copying_s"], lc["cold_from_local_disk_s"], lc["native_cold_s"]) == (60.0, 45.0, 55.0)
+    assert "disable-mmap" not in out["local_cache"]

@@ -209,7 +209,9 @@ def _doc() -> dict[str, object]:
 
 def test_presets_file_is_the_table() -> None:
     assert load_presets(_doc()) == PRESET_TABLE
-    assert len(PRESET_TABLE) == 11 and all(p.distill == (p.allowed_steps is not None) for p in PRESET_TABLE)
+    rows = _doc()["presets"]
+    assert isinstance(rows, list) and len(PRESET_TABLE) == len(rows) >= 13
+    assert all(p.distill == (p.allowed_steps is not None) for p in PRESET_TABLE)
 
 
 @pytest.mark.parametrize("edit,needle", [
@@ -263,3 +265,117 @@ def test_flf2v_refuses_t2v_experts_and_loras() -> None:
         resolve("flf2v", "quality", Overrides(experts={"i2v_high": "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"}))
     with pytest.raises(PlanError, match="T2V LoRA but the high-noise expert is I2V"):
         resolve("flf2v", "fast", Overrides(loras={"high": "wan2.2_t2v_lightx2v_4steps_lora_v1.1_high_noise.safetensors"}))
+
+
+# ---------------------------------------------------------------- fast_motion: three stages, a cfg per stage
+
+
+@pytest.mark.parametrize("mode", ["i2v", "t2v"])
+def test_fast_motion_runs_a_base_stage_then_both_lightning_stages(mode: str) -> None:
+    p = make_plan(mode, "fast_motion")
+    assert (p.steps, p.cfg, p.shift, p.split_step, p.workflow) == (6, 1.0, 5.0, 3, f"{mode}_fast_motion")
+    base, high, low = p.stages
+    assert [s.expert for s in p.stages] == [f"{mode}_high", f"{mode}_high", f"{mode}_low"]
+    assert base.loras == [] and [x.role for x in high.loras] == [f"lora_{mode}_high"]
+    assert [x.role for x in low.loras] == [f"lora_{mode}_low"]
+    assert [(s.start_step, s.end_step, s.cfg) for s in p.stages] == [(0, 2, 3.5), (2, 3, 1.0), (3, 6, 1.0)]
+    assert [(s.add_noise, s.return_with_leftover_noise) for s in p.stages] == [(True, True), (False, True), (False, False)]
+    assert p.split_step == split_step(p.sigmas, BOUNDARY[mode])  # the low expert takes over at the boundary
+    d = p.as_dict()
+    assert [st["cfg"] for st in d["stages"]] == [3.5, 1.0, 1.0] and d["stages"][0]["lora"] is None
+    text = p.text()
+    assert "cfg 1 (stage 1 cfg 3.5)" in text
+    assert [line.split()[-1] for line in text.splitlines() if line.startswith("  steps")] == ["3.5", "1", "1"]
+
+
+def test_two_stage_plans_keep_one_cfg_on_every_stage() -> None:
+    for p in PRESET_TABLE:
+        if p.stages:
+            continue
+        plan = make_plan(p.mode, p.preset)
+        assert [s.cfg for s in plan.stages] == [plan.cfg] * len(plan.stages), p.workflow_id
+        assert "(stage" not in plan.text().splitlines()[0]
+    over = make_plan("i2v", "quality", Overrides(cfg=4.5))
+    assert [s.cfg for s in over.stages] == [4.5, 4.5]
+
+
+def test_fast_motion_base_stage_overrides() -> None:
+    p = make_plan("i2v", "fast_motion", Overrides(steps=10, base_steps=3, base_cfg=5.0))
+    assert [(s.start_step, s.end_step, s.cfg) for s in p.stages] == [(0, 3, 5.0), (3, 4, 1.0), (4, 10, 1.0)]
+    p = make_plan("i2v", "fast_motion", Overrides(split_step=5))
+    assert [(s.start_step, s.end_step) for s in p.stages] == [(0, 2), (2, 5), (5, 6)]
+    assert "overrides the boundary split 3" in p.warnings[0]
+
+
+@pytest.mark.parametrize("mode,preset,ov,needle", [
+    ("i2v", "fast_motion", Overrides(cfg=3.5), "cfg 3.5 with a step-distilled LoRA"),
+    ("i2v", "fast_motion", Overrides(steps=4), "base and LoRA stages take 6-10 steps"),
+    ("i2v", "fast_motion", Overrides(base_steps=6), "base_steps 6 is out of range: use 1-5"),
+    ("i2v", "fast_motion", Overrides(base_cfg=500.0), "base_cfg 500 is out of range"),
+    ("i2v", "fast", Overrides(base_steps=3), "base_steps has no effect in i2v/fast (no base stage)"),
+    ("t2v", "quality", Overrides(base_cfg=2.0), "base_cfg has no effect in t2v/quality"),
+    ("i2v", "fast_motion", Overrides(base_steps=3), "the base stage's 3 steps reach the hand-off to the low-noise "
+                                                    "expert at step 3"),
+    ("i2v", "fast_motion", Overrides(split_step=2), "use fewer base_steps, more steps, or a split_step above 2"),
+])
+def test_fast_motion_refusals_name_the_fix(mode: str, preset: str, ov: Overrides, needle: str) -> None:
+    with pytest.raises(PlanError) as e:
+        make_plan(mode, preset, ov)
+    assert needle in str(e.value)
+
+
+def test_fast_motion_base_stage_keeps_its_real_cfg_with_the_lightning_loras() -> None:
+    """Only the stages with a distilled LoRA need cfg 1: the base stage's cfg 3.5 (or the user's) passes."""
+    s = resolve("i2v", "fast_motion", Overrides(base_cfg=6.0))
+    assert [pk.cfg for pk in s.layout] == [6.0, 1.0, 1.0] and s.cfg == 1.0
+    with pytest.raises(PlanError, match="set cfg to 1"):
+        resolve("i2v", "fast", Overrides(cfg=3.5))  # unchanged for two-stage presets
+
+
+@pytest.mark.parametrize("stages_value,needle", [
+    ([{"expert": 0, "lora": None, "cfg": 3.5, "steps": 2}, {"expert": 1, "lora": 1}], "only the first two stages"),
+    ([{"expert": 0, "lora": 0}, {"expert": 0, "lora": 0}, {"expert": 1, "lora": 1}], "the first needs 'steps'"),
+    ([{"expert": 0, "lora": 0}], "run the experts in order, each at least once"),
+    ([{"expert": 1, "lora": 1}, {"expert": 0, "lora": 0}], "run the experts in order"),
+    ([{"expert": 2, "lora": 0}], "'expert' must index 'experts' (0-1)"),
+    ([{"expert": 0, "lora": 5}, {"expert": 1, "lora": 1}], "'lora' must index 'loras'"),
+    ([{"expert": 0, "lora": None, "cfg": -1, "steps": 2}, {"expert": 0, "lora": 0}, {"expert": 1, "lora": 1}],
+     "'cfg' must be above 0"),
+    ([{"expert": 0, "lora": 0}, {"expert": 1, "lora": 1, "steps": 2}], "is for the first stage only"),
+    ([{"expert": 0, "lora": 0, "model": "x"}, {"expert": 1, "lora": 1}], "a stage is"),
+    ([], "'stages' must be a non-empty list"),
+])
+def test_a_bad_stage_layout_names_the_row_and_stage(stages_value: Any, needle: str) -> None:
+    doc = _doc()
+    rows = doc["presets"]
+    assert isinstance(rows, list)
+    rows[1]["stages"] = stages_value
+    with pytest.raises(PlanError) as e:
+        load_presets(doc)
+    assert "presets.json: row 1" in str(e.value) and needle in str(e.value)
+
+
+def test_the_default_layout_is_one_stage_per_expert() -> None:
+    from wan22.plan.presets import PRESET_BY_KEY, StageSpec
+
+    assert PRESET_BY_KEY[("i2v", "fast")].layout == (StageSpec(0, 0), StageSpec(1, 1))
+    assert PRESET_BY_KEY[("s2v", "quality")].layout == (StageSpec(0, 0),)
+    fm = PRESET_BY_KEY[("i2v", "fast_motion")]
+    assert fm.layout == (StageSpec(0, None, 3.5, 2), StageSpec(0, 0), StageSpec(1, 1))
+    assert fm.required_roles[:4] == ("i2v_high", "i2v_low", "lora_i2v_high", "lora_i2v_low")
+
+
+def test_ti2v_refuses_a_14b_lora_naming_the_fix() -> None:
+    from wan22.catalog import BY_ROLE as _roles
+    from wan22.errors import PlanError as _PlanError
+    from wan22.plan.routing import Overrides as _Ov
+    from wan22.plan.routing import resolve as _resolve
+
+    for role in ("lora_i2v_high", "lora_t2v_high", "lora_i2v_480p"):
+        try:
+            _resolve("ti2v", "quality", _Ov(loras={"single": _roles[role].name}))
+        except _PlanError as e:
+            assert _roles[role].name in str(e) and "TI2V 5B" in str(e) and "'none'" in str(e), str(e)
+        else:
+            raise AssertionError(f"{role} on ti2v was accepted")
+    assert _resolve("ti2v", "quality").loras == ((),)

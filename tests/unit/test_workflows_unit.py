@@ -179,7 +179,9 @@ def test_prompts_are_real_text_encoders_with_the_official_negative(stem: str) ->
 
 # ----------------------------------------------------------------------------- frame rules
 
-REAL_FRAMES = {"i2v": 81, "t2v": 81, "s2v": 157, "animate": 77, "flf2v": 81}
+REAL_FRAMES = {"i2v": 81, "t2v": 81, "s2v": 157, "animate": 77, "flf2v": 81,
+               "ti2v": 121,  # ti2v: the template's 121 frames (31 latent frames) at 24 fps
+               "animate2": 81}  # animate2: the templates' 81-frame segment (reference frame trimmed)
 
 
 @pytest.mark.parametrize("stem", VIDEO_STEMS)
@@ -188,7 +190,8 @@ def test_expected_frames_at_real_and_tiny_sizes(stem: str) -> None:
     p = api(stem)
     assert expected_frames(p) == REAL_FRAMES[mode]
     tiny = tiny_overrides(p, 64, 64, 9)
-    assert expected_frames(tiny) == {"i2v": 9, "t2v": 9, "s2v": 21, "animate": 9, "flf2v": 9}[mode]
+    assert expected_frames(tiny) == {"i2v": 9, "t2v": 9, "s2v": 21, "animate": 9, "flf2v": 9, "ti2v": 9,
+                                     "animate2": 9}[mode]
     assert expected_frames(tiny_overrides(p, length=12)) == expected_frames(tiny_overrides(p, length=9))  # 4n+1 rounding
 
 

@@ -17,11 +17,15 @@ from .widgets import FILE_INPUTS, JSON, SEED_INPUTS, consumers, is_link, nodes_o
 
 TINY = {"width": 64, "height": 64, "length": 9}
 SIZE_NODES = ("WanImageToVideo", "WanFirstLastFrameToVideo", "WanSoundImageToVideo", "WanAnimateToVideo",
-              "EmptyHunyuanLatentVideo")
+              "EmptyHunyuanLatentVideo", "Wan22ImageToVideoLatent", "WanAnimate2ToVideo")  # width/height/length
 LENGTH_NODES = (*SIZE_NODES, "WanSoundImageToVideoExtend")
 LATENT_SOURCES = ("WanImageToVideo", "WanFirstLastFrameToVideo", "WanSoundImageToVideo", "WanSoundImageToVideoExtend",
-                  "EmptyHunyuanLatentVideo")
+                  "EmptyHunyuanLatentVideo",
+                  "Wan22ImageToVideoLatent")  # ti2v: ((length - 1) // 4) + 1 latent frames (comfy_extras/nodes_wan.py)
 SAMPLERS = ("Wan22MoESampler", "KSampler", "KSamplerAdvanced")
+# Both put the reference image in front of the latent (one more latent frame; output 3 trim_latent = 1,
+# output 4 trim_image = 0 without continue_motion): comfy_extras/nodes_wan.py.
+ANIMATE_NODES = ("WanAnimateToVideo", "WanAnimate2ToVideo")  # ---- animate2
 
 
 # --------------------------------------------------------------------------- submit's edits
@@ -157,9 +161,9 @@ class _Frames:
             src = self.prompt[v[0]]
             if str(src["class_type"]).startswith("Primitive") and not is_link(src["inputs"].get("value")):
                 return int(src["inputs"]["value"])  # PrimitiveInt & co. (the official templates' lengths)
-            if src["class_type"] == "WanAnimateToVideo" and v[1] == 3:  # trim_latent
+            if src["class_type"] in ANIMATE_NODES and v[1] == 3:  # trim_latent (one reference image)
                 return 1
-            if src["class_type"] == "WanAnimateToVideo" and v[1] == 4:  # trim_image (no continue_motion)
+            if src["class_type"] in ANIMATE_NODES and v[1] == 4:  # trim_image (no continue_motion)
                 return 0
             raise WorkflowError(f"cannot compute a frame count through node {v[0]} ({src['class_type']}) output {v[1]}")
         return int(v)
@@ -169,7 +173,7 @@ class _Frames:
         ct, ins = self.prompt[nid]["class_type"], self.prompt[nid]["inputs"]
         if ct in LATENT_SOURCES:
             return latent_frames(self.value(ins["length"]))
-        if ct == "WanAnimateToVideo":
+        if ct in ANIMATE_NODES:
             return latent_frames(self.value(ins["length"])) + 1
         if ct in SAMPLERS:
             return self.latent(ins["latent_image"])

@@ -15,7 +15,7 @@ SETTINGS = ("prompt", "negative_prompt", "seed", "width", "height", "frames", "f
 def cmd_run(a: argparse.Namespace) -> int:
     from ..serverless.remote import Endpoint, endpoint_url, save_video, typed_input
 
-    job = typed_input(a.workflow, {"image": a.image, "audio": a.audio, "video": a.video},
+    job = typed_input(a.workflow, {"image": a.image, "end_image": a.end_image, "audio": a.audio, "video": a.video},
                       {k: getattr(a, k) for k in SETTINGS})
     ep = Endpoint(endpoint_url(a.endpoint), a.api_key or os.environ.get("RUNPOD_API_KEY") or None, a.wait_timeout)
     job_id = ep.submit(job)
@@ -47,6 +47,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="https://api.runpod.ai/v2/<endpoint id>, the endpoint id, or the worker's local API URL")
     s.add_argument("--api-key", default=None, help="RunPod API key (default $RUNPOD_API_KEY)")
     s.add_argument("--image", help="start/reference image: a file (sent as base64) or an https:// URL")
+    s.add_argument("--end-image", dest="end_image", help="flf2v: the last frame, a file or an https:// URL")
     s.add_argument("--audio", help="s2v: the speech audio (any format FFmpeg reads), file or https:// URL")
     s.add_argument("--video", help="animate: the driving video, file or https:// URL")
     s.add_argument("--prompt", help="positive prompt text")

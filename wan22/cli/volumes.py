@@ -9,7 +9,8 @@ import json
 def cmd_demo_volume(a: argparse.Namespace) -> int:
     from ..demo.demo_volume import make_demo_volume
 
-    info = make_demo_volume(a.dir, seed=a.seed, with_t2v=a.with_t2v)
+    info = make_demo_volume(a.dir, seed=a.seed, with_t2v=a.with_t2v, with_5b=a.with_5b,
+                            with_animate2=a.with_animate2)
     if a.json:
         print(json.dumps(info, indent=2))
     else:
@@ -36,6 +37,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     s.add_argument("dir")
     s.add_argument("--seed", type=int, default=22)
     s.add_argument("--with-t2v", action="store_true", help="also the T2V experts and T2V low-noise LoRA")
+    s.add_argument("--with-5b", action="store_true",
+                   help="also the TI2V 5B model (tiny) and the Wan 2.2 VAE (real layout, sparse: 1.3 GiB apparent, "
+                        "no data on disk), for workflow ti2v")
+    s.add_argument("--with-animate2", action="store_true",
+                   help="also both Wan Animate 2 models (tiny, int8 convrot) and the bf16 Wan 2.1 VAE, for "
+                        "workflows animate2 and animate2_distilled")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_demo_volume)
     s = sub.add_parser("sparse-volume", help="real-size sparse files with real headers (for benchmarks)")

@@ -29,6 +29,8 @@ def rp_argv(a: argparse.Namespace) -> list[str]:
 
 
 def cmd_worker(a: argparse.Namespace) -> int:
+    from ..errors import Wan22Error
+    from ..serverless.boot_prefetch import default_workflow
     from ..serverless.jobs import Limits
     from ..serverless.worker import WorkerConfig, main
 
@@ -41,9 +43,14 @@ def cmd_worker(a: argparse.Namespace) -> int:
     if comfy_args and not a.start_comfyui:
         print("error: ComfyUI arguments after -- need --start-comfyui DIR", file=sys.stderr)
         return 2
+    try:
+        default = default_workflow()
+    except Wan22Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     cfg = WorkerConfig(comfy_url=a.comfy_url, start_comfyui=a.start_comfyui, comfy_args=comfy_args, python=a.python,
                        boot_timeout=a.boot_timeout, hang_timeout=a.hang_timeout, precomputed=a.precomputed_conditioning,
-                       limits=limits)
+                       limits=limits, default_workflow=default)
     return main(cfg, rp_argv(a))
 
 

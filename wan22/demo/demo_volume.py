@@ -25,6 +25,8 @@ from .. import __version__
 from ..catalog import BY_ROLE, CatalogFile
 from ..volume.identify import STAND_IN_KEY
 from ..volume.safetensors_header import build_header
+from .int8_convrot import header_tensors as int8_header_tensors
+from .int8_convrot import int8_convrot_tensors
 from .layouts import Layout, load, tiny_spiece_model
 
 ST_DTYPE = {
@@ -222,6 +224,27 @@ T2V_EXTRA = (
     StandIn("t2v_low", "dit:tiny_t2v"),
     StandIn("lora_t2v_low", "lora:tiny_t2v"),
 )
+# ---- ti2v: `demo-volume --with-5b`. The 5B stand-in is a tiny DiT (3.3 MiB) with the 5B layout
+# (out_dim 48, in_dim 48: ComfyUI detects WAN22_T2V). The Wan 2.2 VAE cannot be tiny: comfy/sd.py
+# builds it at a fixed size (dim 160, dec_dim 256) whatever the file holds, so its stand-in has the
+# real tensor layout (1.31 GiB, as the published file) written sparse: a real header and a hole
+# for the data, i.e. all-zero weights, which take no disk space (the video decodes to flat grey).
+FIVE_B_EXTRA = (
+    StandIn("ti2v5b", "dit:tiny_ti2v_5b"),
+    StandIn("vae22", "sparse:real_vae22"),
+)
+# ---- animate2: `demo-volume --with-animate2`. Both Animate 2 files as tiny DiTs from ComfyUI's
+# WanAnimate2Model layout, int8 ConvRot-quantized as ComfyUI stores them (int8_convrot_tensors), with
+# the metadata config that makes ComfyUI pick WAN_Animate2; and the bf16 Wan 2.1 VAE the templates load.
+ANIMATE2_EXTRA = (
+    StandIn("animate2", "dit:tiny_animate2:int8convrot"),
+    StandIn("animate2_distill", "dit:tiny_animate2:int8convrot"),
+    StandIn("vae_bf16", "dit:tiny_vae21:bf16"),
+)
+# comfy/model_detection.py applies metadata["config"]["transformer"] over the detected config: the
+# only way ComfyUI tells Animate 2 from the Wan 2.1 I2V layout it shares.
+ANIMATE2_CONFIG = {"config": json.dumps({"transformer": {"model_type": "animate2"}})}
+CONVROT_GROUP_TINY = 64  # a power of 4 that divides every tiny in_features (128, 256, 1280, 4096)
 
 
 def stand_in_metadata(role: str, seed: int, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -240,7 +263,10 @@ def build_stand_in(entry: CatalogFile, recipe: str, seed: int) -> list[tuple[str
     parts = recipe.split(":")
     if parts[0] == "dit":
         layout = load(parts[1])
-        return model_tensors(layout, entry.role, seed, scaled_fp8="fp8" in parts[2:])
+        if "int8convrot" in parts[2:]:
+            return int8_convrot_tensors(model_tensors(layout, entry.role, seed, dtype=torch.float32), CONVROT_GROUP_TINY)
+        dtype = torch.bfloat16 if "bf16" in parts[2:] else torch.float16
+        return model_tensors(layout, entry.role, seed, dtype=dtype, scaled_fp8="fp8" in parts[2:])
     if parts[0] == "lora":
         return lora_tensors(load(parts[1]), entry.role, seed, with_img_emb="img" in parts[2:])
     if parts[0] == "umt5":
@@ -273,11 +299,14 @@ def conditioning_datasets(root: str, seed: int) -> list[str]:
 
 
 def make_demo_volume(root: str, seed: int = DEMO_SEED, with_t2v: bool = False,
-                     roles: Iterable[str] | None = None) -> dict[str, object]:
+                     roles: Iterable[str] | None = None, with_5b: bool = False,
+                     with_animate2: bool = False) -> dict[str, object]:
     """Write the stand-in volume under `root` (<root>/<folder>/<file>). Existing non-stand-in
-    files are never overwritten: the call fails instead."""
+    files are never overwritten: the call fails instead. `with_5b` adds the TI2V 5B model and
+    the Wan 2.2 VAE (FIVE_B_EXTRA)."""
     t0 = time.perf_counter()
-    plan = list(USER_VOLUME) + (list(T2V_EXTRA) if with_t2v else [])
+    plan = list(USER_VOLUME) + (list(T2V_EXTRA) if with_t2v else []) + (list(FIVE_B_EXTRA) if with_5b else [])
+    plan += list(ANIMATE2_EXTRA) if with_animate2 else []
     if roles is not None:
         wanted = set(roles)
         plan = [s for s in plan if s.role in wanted]
@@ -288,8 +317,11 @@ def make_demo_volume(root: str, seed: int = DEMO_SEED, with_t2v: bool = False,
         entry = BY_ROLE[s.role]
         path = os.path.join(root, entry.folder, entry.name)
         _refuse_real_file(path)
-        tensors = build_stand_in(entry, s.recipe, seed)
-        size = write_safetensors(path, tensors, stand_in_metadata(s.role, seed))
+        if s.recipe.startswith("sparse:"):
+            size = write_sparse(path, sparse_tensors_for(s.role), stand_in_metadata(s.role, seed, SPARSE_NOTE))
+        else:
+            extra = ANIMATE2_CONFIG if "tiny_animate2" in s.recipe else None
+            size = write_safetensors(path, build_stand_in(entry, s.recipe, seed), stand_in_metadata(s.role, seed, extra))
         total += size
         files.append({"role": s.role, "path": path, "size": size})
     for d in conditioning_datasets(root, seed):
@@ -347,6 +379,7 @@ def real_lora_tensors(layout_name: str, rank: int = 64) -> list[tuple[str, str, 
     return out
 
 
+SPARSE_NOTE = {"wan22.note": "all-zero weights (a sparse file: the data is a hole) for smoke tests; not a real model"}
 SPARSE_RECIPES: dict[str, tuple[str, str]] = {
     "i2v_high": ("dit", "real_i2v"), "i2v_low": ("dit", "real_i2v"),
     "t2v_high": ("dit", "real_t2v"), "t2v_low": ("dit", "real_t2v"),
@@ -356,7 +389,17 @@ SPARSE_RECIPES: dict[str, tuple[str, str]] = {
     "lora_i2v_high": ("lora", "real_i2v"), "lora_i2v_low": ("lora", "real_i2v"),
     "lora_t2v_high": ("lora", "real_t2v"), "lora_t2v_low": ("lora", "real_t2v"),
     "lora_i2v_480p": ("lora", "real_animate"), "lora_animate_relight": ("lora", "real_animate"),
+    "ti2v5b": ("fp16", "real_ti2v_5b"), "vae22": ("plain", "real_vae22"),  # ---- ti2v (the 5B file is fp16)
+    "animate2": ("int8convrot", "real_animate2"), "animate2_distill": ("int8convrot", "real_animate2"),  # ---- animate2
+    "vae_bf16": ("plain", "real_vae21"),
 }
+# Metadata a real file carries that its identity depends on (Animate 2: the config ComfyUI reads).
+SPARSE_METADATA: dict[str, dict[str, str]] = {"animate2": ANIMATE2_CONFIG, "animate2_distill": ANIMATE2_CONFIG}
+
+
+def sparse_metadata_for(role: str) -> dict[str, str] | None:
+    """The safetensors metadata of `role`'s real file that its identity needs, or None."""
+    return SPARSE_METADATA.get(role)
 
 
 def sparse_tensors_for(role: str) -> list[tuple[str, str, tuple[int, ...]]]:
@@ -370,6 +413,10 @@ def sparse_tensors_for(role: str) -> list[tuple[str, str, tuple[int, ...]]]:
                                                              ("spiece_model", "U8", (UMT5_SPIECE_BYTES,))])
     if kind == "lora":
         return real_lora_tensors(layout)
+    if kind == "int8convrot":
+        return int8_header_tensors(list(load(layout).tensors))
+    if kind == "fp16":
+        return real_header_tensors(layout, fp8_scaled=False)
     return [(k, NAME_DTYPE.get(d, "F16"), s) for k, s, d in load(layout).tensors]
 
 
@@ -384,9 +431,9 @@ def make_sparse_volume(root: str, roles: Iterable[str] | None = None) -> dict[st
         tensors = sparse_tensors_for(role)
         exact = entry.size if entry.size_exact else None
         try:
-            size = write_sparse(path, tensors, total_size=exact)
+            size = write_sparse(path, tensors, sparse_metadata_for(role), total_size=exact)
         except ValueError:  # our layout is bigger than the published file: write it unpadded
-            size = write_sparse(path, tensors)
+            size = write_sparse(path, tensors, sparse_metadata_for(role))
         apparent += size
         files.append({"role": role, "path": path, "size": size})
     return {"root": os.path.abspath(root), "files": files, "apparent_bytes": apparent}

@@ -31,19 +31,28 @@ BUNDLE_INPUTS: tuple[BundleInput, ...] = (
                 "i2v/t2v/flf2v: the high-noise expert (runs the first, noisiest steps). 'auto' = the standard file name for the mode."),
     BundleInput("low_noise_model", "diffusion_models", {"i2v": "i2v_low", "t2v": "t2v_low", "flf2v": "i2v_low"},
                 "i2v/t2v/flf2v: the low-noise expert (runs the remaining steps). 'auto' = the standard file name for the mode."),
-    BundleInput("model", "diffusion_models", {"s2v": "s2v", "animate": "animate"},
-                "s2v/animate: the single diffusion model. 'auto' = the standard file name for the mode."),
+    BundleInput("model", "diffusion_models", {"s2v": "s2v", "animate": "animate", "ti2v": "ti2v5b", "animate2": "animate2"},
+                "s2v/animate/ti2v/animate2: the single diffusion model. 'auto' = the standard file name for the mode "
+                "(animate2: the quality and the distilled file, whichever are there; the router's preset picks)."),
     BundleInput("text_encoder", "text_encoders", dict.fromkeys(MODES, "text_encoder"),
                 "umT5-XXL, loaded with CLIPLoader type 'wan'. 'none' skips it (about 6.7 GB of RAM) for graphs "
                 "that bring their own conditioning, e.g. API workflows with precomputed embeddings.", optional=True),
     BundleInput("vae", "vae", {m: VAE_ROLE.get(m, "vae") for m in MODES},
-                "The Wan 2.1 VAE (every Wan 2.2 14B model uses it; wan2.2_vae is for the 5B model only)."),
-    BundleInput("clip_vision", "clip_vision", {"animate": "clip_vision"},
-                "animate only: CLIP ViT-H. Wan 2.2 I2V does not use CLIP vision."),
+                "The Wan 2.1 VAE for every Wan 2.2 14B mode; ti2v (the 5B model) needs the Wan 2.2 VAE (wan2.2_vae). "
+                "The loader refuses the other one."),
+    BundleInput("clip_vision", "clip_vision", {"animate": "clip_vision", "animate2": "clip_vision"},
+                "animate/animate2 only: CLIP ViT-H. Wan 2.2 I2V does not use CLIP vision."),
     BundleInput("audio_encoder", "audio_encoders", {"s2v": "audio_encoder"},
                 "s2v only: wav2vec2 large (1024-d)."),
 )
 INPUT_BY_NAME = {i.name: i for i in BUNDLE_INPUTS}
+# ---- animate2
+# Inputs that serve more than one role of a mode. Animate 2's quality and distilled presets run
+# different model files (templates video_wan_animate2 / _distilled), and the bundle is set by mode
+# only: with 'auto' the `model` input resolves every one of them that is on the volume (at least one
+# must be) and the router's preset takes its own; a chosen file serves the role whose standard name
+# it has, or every role when it has neither (the user's own build).
+ALSO_ROLES: dict[tuple[str, str], tuple[str, ...]] = {("model", "animate2"): ("animate2_distill",)}
 EXPERT_INPUTS = ("high_noise_model", "low_noise_model", "model")
 
 
@@ -95,6 +104,23 @@ def _missing_line(inp: BundleInput, name: str, options: Sequence[str], search_di
     return line
 
 
+def _resolve_shared(inp: BundleInput, roles: Sequence[str], value: str, options: Sequence[str]) -> dict[str, Resolved]:
+    """The roles one input serves (ALSO_ROLES): with 'auto' each role whose standard file is listed;
+    a chosen file fills the role with its standard name, or every role when it has none of them."""
+    if value == AUTO:
+        return {r: Resolved(r, inp.name, inp.folder, BY_ROLE[r].name) for r in roles if BY_ROLE[r].name in options}
+    if value not in options:
+        return {}
+    named = [r for r in roles if BY_ROLE[r].name == value] or list(roles)
+    return {r: Resolved(r, inp.name, inp.folder, value) for r in named}
+
+
+def _also_line(also: Sequence[str], value: str) -> str:
+    if value != AUTO:
+        return ""
+    return "; or " + ", ".join(f"'{BY_ROLE[r].name}' ({BY_ROLE[r].url})" for r in also)
+
+
 def resolve_bundle(mode: str, values: Mapping[str, str], listings: Mapping[str, Sequence[str]],
                    search_dirs: Mapping[str, Sequence[str]] | None = None) -> dict[str, Resolved]:
     """role -> Resolved for every file `mode` needs. Raises one MissingFilesError naming every
@@ -116,7 +142,13 @@ def resolve_bundle(mode: str, values: Mapping[str, str], listings: Mapping[str, 
             continue
         name = entry.name if value == AUTO else value
         options = listings.get(inp.folder, ())
-        if name in options:
+        also = ALSO_ROLES.get((inp.name, mode))
+        if also:
+            found = _resolve_shared(inp, (role, *also), value, options)
+            out.update(found)
+            if not found:
+                missing.append(_missing_line(inp, name, options, search_dirs or {}) + _also_line(also, value))
+        elif name in options:
             out[role] = Resolved(role, inp.name, inp.folder, name)
         else:
             missing.append(_missing_line(inp, name, options, search_dirs or {}))

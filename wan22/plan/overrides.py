@@ -46,6 +46,10 @@ class Overrides:
     experts: dict[str, str] = field(default_factory=dict)  # role -> file name
     loras: dict[str, str | None] = field(default_factory=dict)  # "high"/"low"/"single" -> file or None (none)
     relight: bool = True
+    # Presets with a base stage (fast_motion): its length in steps and its cfg; None keeps the preset's.
+    # No router widget yet: the CLI and the Python API set them.
+    base_steps: int | None = None
+    base_cfg: float | None = None
 
 
 def _number(name: str, value: Any, kind: type[int] | type[float]) -> int | float:

@@ -17,8 +17,8 @@ from typing import Any
 from ..catalog import BY_ROLE
 from ..errors import PlanError
 
-MODES = ("i2v", "t2v", "s2v", "animate", "flf2v")
-PRESETS = ("quality", "fast", "fast_480p")
+MODES = ("i2v", "t2v", "s2v", "animate", "flf2v", "ti2v", "animate2")
+PRESETS = ("quality", "fast", "fast_480p", "fast_motion", "distilled")
 
 # The expert family each two-expert mode runs on: first-last-frame video (core
 # WanFirstLastFrameToVideo) runs on the I2V A14B experts (ComfyUI template video_wan2_2_14B_flf2v
@@ -31,10 +31,11 @@ BOUNDARY = {"i2v": 0.900, "t2v": 0.875, "flf2v": 0.900}
 
 # The VAE each mode decodes with (catalog role): every 14B model uses the Wan 2.1 VAE ('vae');
 # a mode that needs another one (the 5B model's Wan 2.2 VAE) is listed here.
-VAE_ROLE: dict[str, str] = {}
+VAE_ROLE: dict[str, str] = {"ti2v": "vae22", "animate2": "vae_bf16"}  # the TI2V 5B model: template video_wan2_2_5B_ti2v loads wan2.2_vae
+# Animate 2: templates video_wan_animate2{,_distilled} load Wan2_1_VAE_bf16 (the Wan 2.1 VAE in bf16).
 
 # Roles a mode needs besides its experts, LoRAs, text encoder and VAE.
-MODE_EXTRAS: dict[str, tuple[str, ...]] = {"s2v": ("audio_encoder",), "animate": ("clip_vision",)}
+MODE_EXTRAS: dict[str, tuple[str, ...]] = {"s2v": ("audio_encoder",), "animate": ("clip_vision",), "animate2": ("clip_vision",)}
 
 # The 4-step Lightning LoRAs are distilled for exactly these settings.
 LIGHTNING_ROLES = ("lora_i2v_high", "lora_i2v_low", "lora_t2v_high", "lora_t2v_low")
@@ -48,6 +49,23 @@ class LoraUse:
 
     role: str
     strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One sampling stage of a preset's `stages` layout (presets.json).
+
+    `expert` indexes `experts`; `lora` indexes `loras` (the router's LoRA slot: 0 high, 1 low) or
+    is None for no LoRA; `cfg` is the stage's own cfg (None: the plan's cfg, which the user's cfg
+    sets); `steps`, only on the first stage, ends it that many steps in (the user's base_steps
+    replaces it). A stage without `steps` ends where the next stage's expert takes over (the MoE
+    boundary or split_step) or at the last step.
+    """
+
+    expert: int
+    lora: int | None
+    cfg: float | None = None
+    steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,12 @@ class Preset:
     distill: bool = False  # step/cfg-distilled LoRAs: cfg must be 1
     allowed_steps: tuple[int, int] | None = None  # inclusive range when distilled
     optional: tuple[str, ...] = ()  # roles used when present, not required
+    stages: tuple[StageSpec, ...] = ()  # the stage layout; () = one stage per expert with its own LoRAs
+
+    @property
+    def layout(self) -> tuple[StageSpec, ...]:
+        """The stages to run: the row's `stages`, else one per expert with its LoRA slot."""
+        return self.stages or tuple(StageSpec(i, i) for i in range(len(self.experts)))
 
     @property
     def workflow_id(self) -> str:
@@ -119,6 +143,43 @@ def _lora(where: str, raw: Any) -> LoraUse:
     return LoraUse(role, _scalar(where, "strength", raw.get("strength", 1.0), float))
 
 
+_STAGE_KEYS = {"expert", "lora", "cfg", "steps"}
+
+
+def _stage(where: str, k: int, raw: Any, n_experts: int) -> StageSpec:
+    at = f"{where}: stages[{k}]"
+    if not isinstance(raw, dict) or "expert" not in raw or set(raw) - _STAGE_KEYS:
+        raise _fail(at, f"a stage is {{\"expert\": i, \"lora\": i or null, \"cfg\": x, \"steps\": n}}, got {raw!r}")
+    expert, lora, cfg, steps = raw["expert"], raw.get("lora"), raw.get("cfg"), raw.get("steps")
+    if isinstance(expert, bool) or not isinstance(expert, int) or not 0 <= expert < n_experts:
+        raise _fail(at, f"'expert' must index 'experts' (0-{n_experts - 1}), got {expert!r}")
+    if lora is not None and (isinstance(lora, bool) or not isinstance(lora, int) or not 0 <= lora < n_experts):
+        raise _fail(at, f"'lora' must index 'loras' (0-{n_experts - 1}) or be null, got {lora!r}")
+    if cfg is not None and not (_scalar(at, "cfg", cfg, float) > 0):
+        raise _fail(at, f"'cfg' must be above 0, got {cfg!r}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1 or k != 0):
+        raise _fail(at, f"'steps' (a whole number >= 1) is for the first stage only, got {steps!r}")
+    return StageSpec(expert, lora, None if cfg is None else float(cfg), steps)
+
+
+def _layout(where: str, raw: Any, n_experts: int) -> tuple[StageSpec, ...]:
+    """A row's `stages`, checked: every expert in order, each stage after the first either on the
+    next expert or after a first stage that ends by `steps`."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise _fail(where, f"'stages' must be a non-empty list of stages, got {raw!r}")
+    out = tuple(_stage(where, k, s, n_experts) for k, s in enumerate(raw))
+    experts = [s.expert for s in out]
+    if experts[0] != 0 or experts[-1] != n_experts - 1 or any(b - a not in (0, 1) for a, b in zip(experts, experts[1:])):
+        raise _fail(where, f"'stages' must run the experts in order, each at least once, got experts {experts}")
+    repeats = [k for k in range(1, len(out)) if experts[k] == experts[k - 1]]
+    if repeats != ([1] if out[0].steps is not None else []):
+        raise _fail(where, "only the first two stages may share an expert, and then the first needs 'steps' "
+                           "(where the second takes over), which no other layout takes")
+    return out
+
+
 def _row(where: str, raw: Any) -> Preset:
     if not isinstance(raw, dict):
         raise _fail(where, f"a row is an object, got {type(raw).__name__}")
@@ -137,7 +198,8 @@ def _row(where: str, raw: Any) -> Preset:
         raise _fail(where, f"'allowed_steps' must be [min, max], got {allowed!r}")
     return Preset(**values, experts=experts, loras=tuple(tuple(_lora(where, u) for u in s) for s in loras),
                   allowed_steps=(allowed[0], allowed[1]) if allowed else None,
-                  optional=_roles(where, "optional", raw.get("optional", [])))
+                  optional=_roles(where, "optional", raw.get("optional", [])),
+                  stages=_layout(where, raw.get("stages"), len(experts)))
 
 
 def load_presets(doc: Mapping[str, Any]) -> tuple[Preset, ...]:

@@ -37,6 +37,7 @@ from .sigmas import PURE_SCHEDULERS, flow_sigma_table, sigmas_for, split_closed_
 __all__ = [
     "BOUNDARY", "LIGHTNING_ROLES", "MODES", "PRESETS", "PRESETS_OF_MODE", "PRESET_BY_KEY", "PRESET_TABLE",
     "PURE_SCHEDULERS", "WORKFLOW_IDS", "LoraUse", "Overrides", "Plan", "PlanLora", "Preset", "Settings", "Stage",
+    "StagePick",
     "flow_sigma_table", "get_preset", "make_plan", "preset_for_workflow", "resolve", "sigmas_for",
     "split_closed_form", "split_step", "stages",
 ]
@@ -62,6 +63,7 @@ class Stage:
     end_step: int
     add_noise: bool
     return_with_leftover_noise: bool
+    cfg: float  # this stage's cfg (a base stage's differs from the plan's)
 
     def as_dict(self) -> dict[str, Any]:
         first = self.loras[0] if self.loras else None
@@ -75,6 +77,7 @@ class Stage:
             "end_step": self.end_step,
             "add_noise": self.add_noise,
             "return_with_leftover_noise": self.return_with_leftover_noise,
+            "cfg": self.cfg,
         }
 
 
@@ -114,14 +117,15 @@ class Plan:
         }
 
     def text(self) -> str:
-        lines = [f"Wan 2.2 {self.mode} / {self.preset}: {self.steps} steps, cfg {self.cfg:g}, "
-                 f"{self.sampler}/{self.scheduler}, shift {self.shift:g}"]
+        own = [f"stage {k + 1} cfg {s.cfg:g}" for k, s in enumerate(self.stages) if s.cfg != self.cfg]
+        lines = [f"Wan 2.2 {self.mode} / {self.preset}: {self.steps} steps, cfg {self.cfg:g}"
+                 f"{' (' + ', '.join(own) + ')' if own else ''}, {self.sampler}/{self.scheduler}, shift {self.shift:g}"]
         if self.boundary is not None:
             lines.append(f"boundary {self.boundary:.3f} -> high-noise steps 0-{self.split_step}, "
                          f"low-noise steps {self.split_step}-{self.steps}")
         for s in self.stages:
             loras = ", ".join(f"{x.file} @ {x.strength:g}" for x in s.loras) or "no LoRA"
-            lines.append(f"  steps {s.start_step:>2}-{s.end_step:<2} {s.expert_file}  [{loras}]")
+            lines.append(f"  steps {s.start_step:>2}-{s.end_step:<2} {s.expert_file}  [{loras}]  cfg {s.cfg:g}")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -129,11 +133,25 @@ class Plan:
 # ---------------------------------------------------------------- resolve, then stages
 
 @dataclass(frozen=True)
+class StagePick:
+    """One stage of `Settings.layout`: its expert (index into Settings.experts), its LoRA slot
+    (index into Settings.loras; None: no LoRA), its cfg, and its length when it ends by steps
+    (a base stage); otherwise it ends at the hand-off to the next expert or at the last step."""
+
+    expert: int
+    lora: int | None
+    cfg: float
+    steps: int | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """A preset with the user's overrides applied and every check passed; no sigmas yet.
 
-    `experts` and `loras` are per stage (high then low, or the single model): what the node
-    loads and patches before it asks ComfyUI for the schedule that `stages` cuts.
+    `experts` and `loras` are per expert (high then low, or the single model: the router's LoRA
+    slots); `layout` lists the stages that run them (one per expert, or a base stage first). The
+    node loads and patches one model per stage before it asks ComfyUI for the schedule that
+    `stages` cuts.
     """
 
     mode: str
@@ -148,6 +166,7 @@ class Settings:
     split_step: int | None  # the user's hand-off step; None: from the boundary
     boundary: float | None  # the MoE boundary; None for single-model modes
     warnings: tuple[str, ...] = ()
+    layout: tuple[StagePick, ...] = ()  # the stages; () = one per expert at `cfg`
 
 
 def _lora_identity(name: str) -> CatalogFile | None:
@@ -239,28 +258,64 @@ def _stage_loras(mode: str, p: Preset, ov: Overrides) -> tuple[tuple[tuple[PlanL
     return tuple(out), problems
 
 
-def _distill_checks(mode: str, p: Preset, loras: tuple[tuple[PlanLora, ...], ...], steps: int, cfg: float,
-                    sampler: str) -> tuple[list[str], list[str]]:
-    """Step-distilled LoRAs need cfg 1 and their step count: (problems, warnings)."""
-    every = [x for stage in loras for x in stage]
-    lightning = any(x.role in LIGHTNING_ROLES or (x.role is None and "4step" in x.file.lower()) for x in every)
-    distill = any(x.role == "lora_i2v_480p" or "distill" in x.file.lower() for x in every)
-    if not (lightning or distill):
+def _layout(p: Preset, ov: Overrides, steps: int, cfg: float) -> tuple[tuple[StagePick, ...], list[str]]:
+    """The preset's stages with the user's cfg (stages without their own), base_steps and base_cfg
+    (a first stage that ends by steps) applied, and what is out of range."""
+    specs = p.layout
+    base = specs[0].steps is not None
+    picks = [StagePick(sp.expert, sp.lora, cfg if sp.cfg is None else sp.cfg, sp.steps) for sp in specs]
+    problems: list[str] = []
+    if not base:
+        for name, value in (("base_steps", ov.base_steps), ("base_cfg", ov.base_cfg)):
+            if value:
+                problems.append(f"{name} has no effect in {p.mode}/{p.preset} (no base stage): leave it unset, "
+                                "or use preset 'fast_motion'")
+        return tuple(picks), problems
+    first = replace(picks[0], steps=int(ov.base_steps) if ov.base_steps else picks[0].steps,
+                    cfg=float(ov.base_cfg) if ov.base_cfg else picks[0].cfg)
+    if not 1 <= (first.steps or 0) < steps:
+        problems.append(f"base_steps {first.steps} is out of range: use 1-{steps - 1} (fewer than the {steps} steps; "
+                        f"0 keeps the preset's {specs[0].steps})")
+    if not 0 < first.cfg <= CFG_MAX:
+        problems.append(f"base_cfg {first.cfg:g} is out of range: use a value in (0, {CFG_MAX:g}] "
+                        f"(0 keeps the preset's {specs[0].cfg:g})")
+    return (first, *picks[1:]), problems
+
+
+def _distilled(x: PlanLora) -> tuple[bool, bool]:
+    """(a 4-step Lightning LoRA, another step-distilled LoRA) from its role or file name."""
+    lightning = x.role in LIGHTNING_ROLES or (x.role is None and "4step" in x.file.lower())
+    return lightning, x.role == "lora_i2v_480p" or "distill" in x.file.lower()
+
+
+def _distill_checks(mode: str, p: Preset, loras: tuple[tuple[PlanLora, ...], ...], layout: tuple[StagePick, ...],
+                    steps: int, sampler: str) -> tuple[list[str], list[str]]:
+    """Step-distilled LoRAs need cfg 1 on their stages and their step count: (problems, warnings).
+    A stage without such a LoRA (a base stage) keeps its real cfg."""
+    kinds = [_distilled(x) for stage in loras for x in stage]
+    lightning = any(k[0] for k in kinds)
+    if not any(k[0] or k[1] for k in kinds):
         return [], []
     quality = PRESET_BY_KEY[(mode, "quality")]
     problems: list[str] = []
     warnings: list[str] = []
-    if abs(cfg - 1.0) > 1e-6:
+    hot = [pk.cfg for pk in layout if pk.lora is not None and any(any(_distilled(x)) for x in loras[pk.lora])
+           and abs(pk.cfg - 1.0) > 1e-6]
+    if hot:
         problems.append(
-            f"cfg {cfg:g} with a step-distilled LoRA: these LoRAs are distilled for cfg 1.0 "
+            f"cfg {hot[0]:g} with a step-distilled LoRA: these LoRAs are distilled for cfg 1.0 "
             f"(cfg > 1 burns the video and doubles the cost); set cfg to 1 (or 0 for the preset), "
             f"or use preset 'quality' for cfg {quality.cfg:g} without the LoRA"
         )
-    lo, hi = (4, 4) if lightning else (p.allowed_steps or (4, 8))
+    if p.stages and p.allowed_steps:
+        lo, hi = p.allowed_steps  # a staged preset spends steps on a base stage: its own range
+    else:
+        lo, hi = (4, 4) if lightning else (p.allowed_steps or (4, 8))
     if not lo <= steps <= hi:
         want = f"{lo}" if lo == hi else f"{lo}-{hi}"
+        takes = "this preset's base and LoRA stages take" if p.stages else "it is distilled for"
         problems.append(
-            f"steps {steps} with a step-distilled LoRA: it is distilled for {want} steps; "
+            f"steps {steps} with a step-distilled LoRA: {takes} {want} steps; "
             f"set steps to {lo} (or 0 for the preset), or use preset 'quality' for "
             f"{quality.steps} steps without the LoRA"
         )
@@ -290,6 +345,10 @@ def _pairing_problems(mode: str, slot: str, preset_uses: tuple[LoraUse, ...], lo
     elif mode == "animate":
         if lora.role in LIGHTNING_ROLES:
             out.append(f"{name} is a Wan 2.2 Lightning expert LoRA; Animate uses {BY_ROLE['lora_i2v_480p'].name}")
+    elif mode == "ti2v" and (lora.role is not None or "14b" in name.lower()):
+        # every LoRA the catalog knows is for the 14B models (width 5120); the 5B model is 3072 wide
+        out.append(f"{name} is a LoRA for the Wan 14B models and does not fit the TI2V 5B model: "
+                   "set lora_high to 'none' (no step-distill LoRA for 5B is published)")
     if lora.role == RELIGHT_ROLE and mode != "animate":
         out.append(f"{name} is the Animate relight LoRA and only fits the Animate model")
     if not 0 < abs(lora.strength) <= LORA_STRENGTH_MAX:
@@ -307,8 +366,9 @@ def resolve(mode: str, preset: str, overrides: Overrides | None = None) -> Setti
     sampler = ov.sampler or p.sampler
     files, expert_problems = _experts(mode, p, ov)
     loras, lora_problems = _stage_loras(mode, p, ov)
-    distill_problems, warnings = _distill_checks(mode, p, loras, steps, cfg, sampler)
-    problems += expert_problems + lora_problems + distill_problems
+    layout, layout_problems = _layout(p, ov, steps, cfg)
+    distill_problems, warnings = _distill_checks(mode, p, loras, layout, steps, sampler)
+    problems += expert_problems + lora_problems + layout_problems + distill_problems
     boundary = BOUNDARY.get(mode) if len(p.experts) == 2 else None
     split = ov.split_step if ov.split_step is not None and ov.split_step >= 0 else None
     if boundary is not None and split is not None and not 0 <= split <= steps:
@@ -317,7 +377,8 @@ def resolve(mode: str, preset: str, overrides: Overrides | None = None) -> Setti
         raise PlanError(f"Wan 2.2 {mode}/{preset} plan refused:\n- " + "\n- ".join(problems))
     return Settings(mode=mode, preset=p, steps=steps, cfg=cfg, sampler=sampler, scheduler=ov.scheduler or p.scheduler,
                     shift=shift, experts=tuple((r, files[r]) for r in p.experts), loras=loras,
-                    split_step=split if boundary is not None else None, boundary=boundary, warnings=tuple(warnings))
+                    split_step=split if boundary is not None else None, boundary=boundary, warnings=tuple(warnings),
+                    layout=layout)
 
 
 def stages(settings: Settings, sigmas: list[float]) -> Plan:
@@ -334,17 +395,35 @@ def stages(settings: Settings, sigmas: list[float]) -> Plan:
                 warnings.append(f"split_step {s.split_step} overrides the boundary split {split} "
                                 f"(sigma {sigmas[s.split_step]:.4f} at the hand-off, boundary {s.boundary:.3f})")
             split = s.split_step
-        (hi, hi_file), (lo, lo_file) = s.experts
-        cut = [Stage(hi, hi_file, list(s.loras[0]), 0, split, True, True),
-               Stage(lo, lo_file, list(s.loras[1]), split, s.steps, False, False)]
     else:
         split = s.steps
-        ((only, only_file),) = s.experts
-        cut = [Stage(only, only_file, list(s.loras[0]), 0, s.steps, True, False)]
+    cut = _cut(s, split)
     return Plan(mode=s.mode, preset=s.preset.preset, workflow=s.preset.workflow_id, stages=cut, steps=s.steps,
                 split_step=split, cfg=s.cfg, sampler=s.sampler, scheduler=s.scheduler, shift=s.shift,
                 boundary=s.boundary, sigmas=[round(x, 6) for x in sigmas], summary=s.preset.summary,
                 warnings=warnings)
+
+
+def _cut(s: Settings, split: int) -> list[Stage]:
+    """The stages on the step axis: a base stage ends after its steps, a stage before another
+    expert's ends at `split` (the hand-off), the last at the last step. Noise is added once, at
+    the start; every stage but the last returns its leftover noise."""
+    layout = s.layout or tuple(StagePick(i, i, s.cfg) for i in range(len(s.experts)))
+    cut: list[Stage] = []
+    start = 0
+    for k, pk in enumerate(layout):
+        last = k == len(layout) - 1
+        end = start + pk.steps if pk.steps is not None else s.steps if last else split
+        if k == 1 and layout[0].steps is not None and end <= start:
+            raise PlanError(
+                f"Wan 2.2 {s.mode}/{s.preset.preset} plan refused: the base stage's {start} steps reach the hand-off "
+                f"to the low-noise expert at step {split}, so the stage after it gets no step: use fewer base_steps, "
+                f"more steps, or a split_step above {start}")
+        role, file = s.experts[pk.expert]
+        loras = list(s.loras[pk.lora]) if pk.lora is not None else []
+        cut.append(Stage(role, file, loras, start, end, k == 0, not last, pk.cfg))
+        start = end
+    return cut
 
 
 def make_plan(mode: str, preset: str, overrides: Overrides | None = None) -> Plan:

@@ -5,7 +5,8 @@ Owns the worker's job contract (`jobs`: typed Wan 2.2 jobs and stock worker-comf
 input checked), input files (`media`: base64 / data: / https:// -> bytes -> image, audio or video
 under a content-hash name), turning a job into an API prompt from the pack's API twins (`build`),
 the ComfyUI it drives (`comfy`: URL, child process, restarts), the boot readiness verdict
-(`readiness`: the volume inventory as one table), running one prompt to its end (`runner`:
+(`readiness`: the volume inventory as one table), the boot prefetch of the default workflow's
+model files (`boot_prefetch`: WAN22_DEFAULT_WORKFLOW), running one prompt to its end (`runner`:
 progress, time limit, a dead or hung ComfyUI), the response (`outputs`: base64 or the runpod SDK's
 bucket upload), the handler and boot (`worker`), and the endpoint client (`remote`).
 

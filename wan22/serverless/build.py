@@ -2,7 +2,9 @@
 one graph per workflow in the whole product), and stock jobs' input names -> stored names.
 
 A typed job changes only what it names: the input files, prompt texts, seed, size, frame count,
-fps and the router's steps/cfg/shift. For s2v the Extend chain is cut or grown to the audio's
+fps and the router's steps/cfg/shift. `image` goes to every LoadImage but the one feeding a
+first-last-frame node's `end_image`, which gets `end_image`. A ti2v job without an image drops the
+twin's LoadImage and its link into Wan22ImageToVideoLatent's optional `start_image` (pure T2V). For s2v the Extend chain is cut or grown to the audio's
 chunk plan (`wan22.audio.frames.frame_plan`): one WanSoundImageToVideo, then one
 WanSoundImageToVideoExtend + sampler + LatentConcat per further chunk, as the twin wires its one.
 
@@ -19,21 +21,30 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..api.edits import positive_text_nodes, set_seed, use_precomputed_conditioning
-from ..api.widgets import FILE_INPUTS, is_link, nodes_of
+from ..api.edits import SIZE_NODES, positive_text_nodes, set_seed, use_precomputed_conditioning
+from ..api.widgets import FILE_INPUTS, consumers, is_link, nodes_of
 from ..audio.frames import DEFAULT_CHUNK, S2V_AUDIO_FPS, frame_plan
-from ..errors import WorkflowError
+from ..errors import Wan22Error, WorkflowError
+from ..plan.routing import preset_for_workflow
 from .jobs import StockJob, TypedJob
 
 JSON = dict[str, Any]
 TWINS = Path(__file__).resolve().parents[2] / "example_workflows" / "api"
-SIZE_NODES = ("WanImageToVideo", "WanSoundImageToVideo", "WanAnimateToVideo", "EmptyHunyuanLatentVideo")
-MEDIA_LOADERS = {"image": "LoadImage", "audio": "LoadAudio", "video": "LoadVideo"}
+MEDIA_LOADERS = {"image": "LoadImage", "end_image": "LoadImage", "audio": "LoadAudio", "video": "LoadVideo"}
+END_IMAGE_INPUT = "end_image"  # WanFirstLastFrameToVideo's last-frame input
+# Inputs an image may be left out of (the node runs without it): a ti2v job without an image.
+OPTIONAL_IMAGE_INPUTS = {("Wan22ImageToVideoLatent", "start_image")}
+IMAGE_PASS_THROUGH = ("ImageScale", "ImageScaleBy", "ImageScaleToTotalPixels", "ImageResizeKJ")
 
 
 def twin_path(workflow_id: str, root: Path = TWINS) -> Path:
-    """The API twin of a workflow id: `i2v` -> wan22_i2v_quality.json, `i2v_fast` -> wan22_i2v_fast.json."""
-    stem = f"{workflow_id}_quality" if "_" not in workflow_id else workflow_id
+    """The API twin of a workflow id: `i2v` -> wan22_i2v_quality.json, `i2v_fast` -> wan22_i2v_fast.json,
+    `animate2_distilled` -> wan22_animate2_distilled.json (mode and preset of the id)."""
+    try:
+        p = preset_for_workflow(workflow_id)
+        stem = f"{p.mode}_{p.preset}"
+    except Wan22Error:
+        stem = f"{workflow_id}_quality" if "_" not in workflow_id else workflow_id
     return root / f"wan22_{stem}.json"
 
 
@@ -120,12 +131,46 @@ def s2v_chain(prompt: JSON, frames: int, chunk: int = DEFAULT_CHUNK) -> list[int
     return [s.length for s in plan.steps]
 
 
+def _feeds_end_image(prompt: Mapping[str, Any], nid: str) -> bool:
+    return any(name == END_IMAGE_INPUT for _c, name, _s in consumers(prompt, nid))
+
+
+def media_nodes(prompt: Mapping[str, Any], key: str) -> list[str]:
+    """The loader nodes a job's media key fills: `end_image` the LoadImage feeding an `end_image`
+    input, `image` every other LoadImage, `audio`/`video` every LoadAudio/LoadVideo."""
+    ids = nodes_of(prompt, MEDIA_LOADERS[key])
+    if key == "end_image":
+        return [n for n in ids if _feeds_end_image(prompt, n)]
+    if key == "image":
+        return [n for n in ids if not _feeds_end_image(prompt, n)]
+    return ids
+
+
+def drop_image(prompt: JSON, nid: str) -> None:
+    """Remove image node `nid` and its links into optional inputs (through resize nodes); a twin
+    whose image feeds a required input cannot run without it (WorkflowError names the input)."""
+    for cons, name, _slot in consumers(prompt, nid):
+        ct = str(prompt[cons].get("class_type"))
+        if (ct, name) in OPTIONAL_IMAGE_INPUTS:
+            del prompt[cons]["inputs"][name]
+        elif ct in IMAGE_PASS_THROUGH:
+            drop_image(prompt, cons)
+        else:
+            raise WorkflowError(f"the API twin's node {cons} ({ct}) needs input '{name}' from image node {nid}: "
+                                "this workflow cannot run without input.image")
+    prompt.pop(nid, None)
+
+
 def typed_prompt(job: TypedJob, names: Mapping[str, str], precomputed: bool = False, root: Path = TWINS) -> JSON:
-    """The API prompt for a typed job; `names` maps image/audio/video to their stored names."""
+    """The API prompt for a typed job; `names` maps image/end_image/audio/video to their stored
+    names (an optional image left out: its loader is dropped, see `drop_image`)."""
     prompt = load_twin(job.workflow, root)
     for key, name in names.items():
-        for nid in nodes_of(prompt, MEDIA_LOADERS[key]):
+        for nid in media_nodes(prompt, key):
             prompt[nid]["inputs"][FILE_INPUTS[MEDIA_LOADERS[key]]] = name
+    if job.mode == "ti2v" and "image" not in names:
+        for nid in media_nodes(prompt, "image"):
+            drop_image(prompt, nid)
     _texts(prompt, job)
     _sizes(prompt, job)
     set_seed(prompt, job.seed)

@@ -5,8 +5,9 @@ Typed job (contract, docs/deploy.md)::
     {"workflow": "i2v_fast", "image": "<base64 | data: URL | https:// URL>", "prompt": "...",
      "negative_prompt": "...", "seed": 7, "width": 832, "height": 480, "frames": 81, "fps": 16}
 
-plus `audio` (s2v), `video` (animate: the driving video), optional `steps`/`cfg`/`shift` (judged
-by the router's own rules) and `timeout` (seconds, at most the worker's limit).
+plus `end_image` (flf2v: the last frame), `audio` (s2v), `video` (animate, animate2: the driving
+video), optional `steps`/`cfg`/`shift` (judged by the router's own rules) and `timeout` (seconds,
+at most the worker's limit). Which media keys each mode takes is one table, MEDIA_KEYS.
 
 Stock worker-comfyui job: `{"workflow": <API prompt>, "images": [{"name", "image"}],
 "files": [{"name", "data"}]}`.
@@ -31,10 +32,23 @@ from ..plan.overrides import overrides_from_inputs
 from ..plan.routing import WORKFLOW_IDS, make_plan, preset_for_workflow
 from .media import JobError, Media, load
 
-TYPED_KEYS = ("workflow", "image", "audio", "video", "prompt", "negative_prompt", "seed", "width", "height",
+TYPED_KEYS = ("workflow", "image", "end_image", "audio", "video", "prompt", "negative_prompt", "seed", "width", "height",
               "frames", "fps", "steps", "cfg", "shift", "timeout")
 STOCK_KEYS = ("workflow", "images", "files")
-MEDIA_OF_MODE = {"i2v": ("image",), "t2v": (), "s2v": ("image", "audio"), "animate": ("image", "video")}
+# mode -> (media keys it needs, media keys it may take); docs/deploy.md shows the same table.
+MEDIA_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "i2v": (("image",), ()),
+    "t2v": ((), ()),
+    "s2v": (("image", "audio"), ()),
+    "animate": (("image", "video"), ()),
+    "flf2v": (("image", "end_image"), ()),  # WanFirstLastFrameToVideo start_image, end_image
+    "ti2v": ((), ("image",)),  # Wan22ImageToVideoLatent start_image is optional: none -> pure T2V
+    "animate2": (("image", "video"), ()),  # WanAnimate2ToVideo reference_image, pose_video
+}
+MEDIA_KIND = {"image": "image", "end_image": "image", "audio": "audio", "video": "video"}  # key -> what it must be
+# The side a mode's latent needs a multiple of (Wan 2.1 VAE x8 and patch 2: 16; the 5B's Wan 2.2
+# VAE x16 and patch 2: 32, Wan22ImageToVideoLatent's step).
+SIDE_MULTIPLE = {"ti2v": 32}
 SEED_MAX = 2**64 - 1  # ComfyUI's seed inputs
 TEXT_MAX = 20_000
 MAX_ENTRIES = 16  # files in one stock job
@@ -134,11 +148,12 @@ def text(name: str, value: Any) -> str:
     return value
 
 
-def side(name: str, value: Any, limits: Limits) -> int:
-    v = whole(name, value, 16, limits.max_side)
-    if v % 16:
-        lo = v - v % 16
-        raise JobError(f"input.{name}: {v} is not a multiple of 16 (Wan's VAE and patching need it): use {lo} or {lo + 16}")
+def side(name: str, value: Any, limits: Limits, multiple: int = 16) -> int:
+    v = whole(name, value, multiple, limits.max_side)
+    if v % multiple:
+        lo = v - v % multiple
+        raise JobError(f"input.{name}: {v} is not a multiple of {multiple} (the model's VAE and patching need it): "
+                       f"use {lo} or {lo + multiple}")
     return v
 
 
@@ -169,18 +184,18 @@ def check_payload(raw: Any, limits: Limits) -> None:
 # ---------------------------------------------------------------- typed jobs
 
 def _media(raw: Mapping[str, Any], mode: str, workflow: str, limits: Limits) -> dict[str, Media]:
-    wanted = MEDIA_OF_MODE[mode]
-    out: dict[str, Media] = {}
-    for key in ("image", "audio", "video"):
-        if key in raw and key not in wanted:
-            takes = " and ".join(f"input.{k}" for k in wanted) or "no input files"
+    if mode not in MEDIA_KEYS:
+        raise JobError(f"input.workflow: the worker has no media table for mode '{mode}' (workflow '{workflow}'): "
+                       "update the worker (wan22/serverless/jobs.py MEDIA_KEYS)")
+    needs, may = MEDIA_KEYS[mode]
+    for key in MEDIA_KIND:
+        if key in raw and key not in needs + may:
+            takes = " and ".join(f"input.{k}" for k in needs + may) or "no input files"
             raise JobError(f"input.{key}: workflow '{workflow}' takes {takes}; drop input.{key}")
-        if key in wanted and key not in raw:
-            raise JobError(f"input.{key}: workflow '{workflow}' needs {'an' if key[0] in 'aeiou' else 'a'} {key} "
-                           "(base64, a data: URL or an https:// URL)")
-    for key in wanted:
-        out[key] = load(raw[key], f"input.{key}", limits.max_file, (key,))
-    return out
+        if key in needs and key not in raw:
+            what = "an end image (the last frame)" if key == "end_image" else f"{'an' if key[0] in 'aeiou' else 'a'} {key}"
+            raise JobError(f"input.{key}: workflow '{workflow}' needs {what} (base64, a data: URL or an https:// URL)")
+    return {key: load(raw[key], f"input.{key}", limits.max_file, (MEDIA_KIND[key],)) for key in needs + may if key in raw}
 
 
 def _s2v_frames(job: TypedJob, limits: Limits) -> None:
@@ -228,7 +243,7 @@ def parse_typed(raw: Mapping[str, Any], limits: Limits) -> TypedJob:
             setattr(job, key, text(key, raw[key]))
     for key in ("width", "height"):
         if key in raw:
-            setattr(job, key, side(key, raw[key], limits))
+            setattr(job, key, side(key, raw[key], limits, SIDE_MULTIPLE.get(job.mode, 16)))
     if "frames" in raw:
         job.frames = frame_count(raw["frames"], limits)
     if "fps" in raw:

@@ -23,7 +23,7 @@ from ..errors import Wan22Error
 
 RUNPOD_API = "https://api.runpod.ai/v2"
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
-MEDIA_FIELDS = ("image", "audio", "video")
+MEDIA_FIELDS = ("image", "end_image", "audio", "video")
 
 
 class RemoteError(Wan22Error):

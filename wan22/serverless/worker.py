@@ -1,8 +1,9 @@
 """The RunPod serverless worker: a `runpod` SDK handler that runs typed Wan 2.2 jobs (and stock
 worker-comfyui jobs) on a ComfyUI it starts or finds.
 
-Boot: start ComfyUI (`--start-comfyui DIR`) or wait for the one at `--comfy-url`, run the
-volume inventory and log one readiness table, then hand the handler to
+Boot: start the boot prefetch of the default workflow's model files (`boot_prefetch`,
+WAN22_DEFAULT_WORKFLOW), start ComfyUI (`--start-comfyui DIR`) or wait for the one at
+`--comfy-url`, run the volume inventory and log one readiness table, then hand the handler to
 `runpod.serverless.start`, which serves RunPod's job queue, or with `--rp_serve_api` the SDK's
 own local job API (/run, /runsync, /status), or runs `--test_input` once.
 
@@ -30,12 +31,14 @@ from typing import Any
 from ..api.client import Client, SubmitError
 from ..api.edits import expected_frames
 from ..errors import Wan22Error
+from ..volume.roots import resolve
+from . import boot_prefetch
 from .build import stock_prompt, twin_defaults, typed_prompt
 from .comfy import Comfy, ComfyDown, ComfyProcess
 from .jobs import Limits, StockJob, TypedJob, parse_job
 from .media import JobError, Media
 from .outputs import Files, stock_outputs, typed_video
-from .readiness import Readiness, at_boot
+from .readiness import Readiness, at_boot, comfy_folders
 from .runner import JobFailed, Progress, Result, Run, forget
 
 log = logging.getLogger("wan22.worker")
@@ -53,6 +56,7 @@ class WorkerConfig:
     boot_timeout: float = 600.0
     hang_timeout: float = 120.0
     precomputed: bool = False  # WAN22_PRECOMPUTED_CONDITIONING: test/demo switch (see build.py)
+    default_workflow: str | None = None  # WAN22_DEFAULT_WORKFLOW: prefetched at boot (boot_prefetch.py)
     limits: Limits = field(default_factory=Limits)
 
 
@@ -80,12 +84,14 @@ class Worker:
         self.comfy = Comfy(cfg.comfy_url, process, cfg.boot_timeout)
         self.readiness: Readiness | None = None
         self.boot_s: float | None = None
+        self.prefetch: boot_prefetch.BootPrefetch | None = None
 
     # ------------------------------------------------------------------ boot
     def boot(self) -> None:
         t0 = time.monotonic()
         what = f"starting ComfyUI in {self.cfg.start_comfyui}" if self.comfy.process else f"waiting for ComfyUI at {self.comfy.url}"
         log.info("wan22 worker: %s", what)
+        self.prefetch = self._start_prefetch()
         waited = self.comfy.boot()
         log.info("ComfyUI answers at %s (%.1f s)", self.comfy.url, waited)
         try:
@@ -96,7 +102,25 @@ class Worker:
         log.info("wan22 worker ready to take jobs after %.1f s%s", self.boot_s,
                  " (precomputed text conditioning: WAN22_PRECOMPUTED_CONDITIONING test/demo switch)" if self.cfg.precomputed else "")
 
+    def _start_prefetch(self) -> boot_prefetch.BootPrefetch | None:
+        """The default workflow's files into the page cache while ComfyUI boots (never fatal)."""
+        wid = self.cfg.default_workflow
+        if wid is None:
+            return None
+        if not self.cfg.start_comfyui:
+            log.info("boot prefetch of %s: skipped: the worker did not start ComfyUI, so it does not know its model "
+                     "folders (the pack's prefetch on a queued prompt still runs in that ComfyUI)", wid)
+            return None
+        try:
+            root, yamls, models = comfy_folders(self.cfg.start_comfyui, self.cfg.comfy_args)
+            return boot_prefetch.start(wid, resolve(comfyui=root, extra_yaml=yamls, models_dir=models))
+        except (Wan22Error, OSError, ValueError) as e:
+            log.warning("boot prefetch of %s not started: %s", wid, e)
+            return None
+
     def close(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.cancel("the worker is stopping")
         self.comfy.close()
 
     # ------------------------------------------------------------------ jobs
@@ -106,6 +130,8 @@ class Worker:
         job_id = str(job.get("id", "local"))
         try:
             parsed = parse_job(job.get("input"), self.cfg.limits)
+            if self.prefetch is not None and (not isinstance(parsed, TypedJob) or parsed.workflow != self.prefetch.workflow):
+                self.prefetch.cancel(f"job {job_id} runs another workflow: its files come first")
             if isinstance(parsed, TypedJob):
                 out = self._typed(job, parsed)
             else:

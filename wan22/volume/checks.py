@@ -157,7 +157,7 @@ def _identity_problem(entry: CatalogFile, ident: Identity, h: Header) -> str:
     if not kind_fits(want, ident.kind):
         msg = f"the header says this is {ident.label}, but {entry.name} must be {entry.description}."
         belongs = [f.name for f in FILES if f.kind == ident.kind and f.role != entry.role]
-        if belongs and ident.kind.startswith("wan_dit"):
+        if belongs and ident.kind.startswith(("wan_dit", "wan_vae")):
             msg += f" A file with this header belongs under {' or '.join(belongs)}."
         msg += f" Get the right file: {source_of(entry)}"
         return msg

@@ -7,6 +7,7 @@ Only names and a handful of shapes are looked at; the cost is one pass over the 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -50,7 +51,7 @@ def identify(h: Header) -> Identity:
         return Identity("unknown", "an empty safetensors file (no tensors)")
     for prefix in DIT_PREFIXES:
         if h.has(f"{prefix}head.modulation"):
-            return _identify_dit(h, prefix, names)
+            return _with_config(h, prefix, _identify_dit(h, prefix, names))
     if h.has("decoder.middle.0.residual.0.gamma"):
         shp = h.shape("decoder.head.0.gamma")
         dim = shp[0] if shp else None
@@ -109,8 +110,8 @@ def _identify_dit(h: Header, prefix: str, names: list[str]) -> Identity:  # noqa
         return Identity("wan_dit:animate", f"the Wan 2.2 Animate model{size}", dim, facts)
     if any(has(k) for k in ("patch_embedding_mask.weight", "patch_embedding_pose.weight", "patch_embedding_global.weight")):
         return Identity("wan_dit:other", f"a Wan-derived model (SCAIL/WanDancer){size}", dim, facts)
-    if out_dim == 48:
-        return Identity("wan_dit:ti2v5b", f"the Wan 2.2 TI2V 5B model (out_dim 48: 48-channel latent){size}", dim, facts)
+    if out_dim == 48:  # ---- ti2v
+        return _identify_5b(in_dim, size, dim, facts)
     if has("img_emb.proj.0.bias"):
         if has("img_emb.emb_pos"):
             return Identity("wan_dit:flf2v21", f"a Wan 2.1 FLF2V model{size} (has CLIP image embeddings)", dim, facts)
@@ -121,6 +122,69 @@ def _identify_dit(h: Header, prefix: str, names: list[str]) -> Identity:  # noqa
     if in_dim == 16:
         return Identity("wan_dit:t2v", f"a Wan T2V model{size} (in_dim 16)", dim, facts)
     return Identity("wan_dit:other", f"a Wan model with in_dim {in_dim}{size} (Fun Control/Inpaint or another variant)", dim, facts)
+
+
+# ---- animate2
+def _config_model_type(h: Header) -> str | None:
+    """The model_type of the metadata "config" JSON's "transformer" dict, which ComfyUI applies over
+    the key rules (comfy/model_detection.py); Wan Animate 2 (I2V-shaped weights) is told only by it."""
+    raw = h.metadata.get("config")
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    tr = doc.get("transformer") if isinstance(doc, dict) else None
+    mt = tr.get("model_type") if isinstance(tr, dict) else None
+    return mt if isinstance(mt, str) else None
+
+
+def _with_config(h: Header, prefix: str, ident: Identity) -> Identity:
+    """`ident` with the quantization facts, and re-kinded when the metadata config names Animate 2
+    (ComfyUI applies that config after the key rules, so it wins over them as here)."""
+    ident.facts.update(quantization(h, prefix))
+    if _config_model_type(h) != "animate2":
+        return ident
+    quant = {"int8_convrot": " (int8 convrot)", "int8_tensorwise": " (int8)"}.get(str(ident.facts.get("quant")), "")
+    size = _dit_size(ident.dim or 0, int(str(ident.facts.get("layers", 0))))
+    return Identity("wan_dit:animate2", f"the Wan Animate 2 model{size}{quant}", ident.dim, ident.facts)
+
+
+def quantization(h: Header, prefix: str = "") -> dict[str, object]:
+    """How a DiT's Linear weights are stored, as ComfyUI finds out: the `_quantization_metadata`
+    metadata or per-layer `.comfy_quant` tensors (comfy/utils.py detect_layer_quantization) mean
+    mixed-precision ops; an I8 weight with a `weight_scale` is int8_tensorwise, with `"convrot": true`
+    in its layer config (comfy/ops.py) ConvRot. Per-layer `comfy_quant` configs are tensor data, which
+    the inventory does not read: 'convrot' is then None (unknown); the metadata form says it."""
+    layers = [k[: -len(".comfy_quant")] for k in h.names if k.startswith(prefix) and k.endswith(".comfy_quant")]
+    confs: list[dict[str, object]] = []
+    raw = h.metadata.get("_quantization_metadata")
+    if raw:
+        try:
+            doc = json.loads(raw)
+            confs = [c for c in (doc.get("layers") or {}).values() if isinstance(c, dict)]
+        except (ValueError, AttributeError):
+            confs = []
+    if not layers and not confs:
+        return {}
+    int8 = any(h.entries.get(f"{b}.weight", {}).get("dtype") == "I8" and h.has(f"{b}.weight_scale") for b in layers)
+    formats = sorted({str(c.get("format")) for c in confs if c.get("format")})
+    if int8 and not formats:
+        formats = ["int8_tensorwise"]
+    convrot: bool | None = any(bool(c.get("convrot")) for c in confs) if confs else None
+    name = "int8_convrot" if formats == ["int8_tensorwise"] and convrot else "+".join(formats) or "mixed"
+    return {"quant": name, "quant_layers": len(layers) or len(confs), "convrot": convrot}
+
+
+# ---- ti2v
+def _identify_5b(in_dim: int | None, size: str, dim: int, facts: dict[str, object]) -> Identity:
+    """out_dim 48 (the 48-channel Wan 2.2 latent): the TI2V 5B model takes in_dim 48 (noise + the
+    start image's latent); Fun Control/Inpaint 5B share out_dim 48 and dim 3072 but take more."""
+    if in_dim == 48:
+        return Identity("wan_dit:ti2v5b", f"the Wan 2.2 TI2V 5B model (out_dim 48: 48-channel latent){size}", dim, facts)
+    return Identity("wan_dit:other", f"a Wan 2.2 5B-style model with in_dim {in_dim} (out_dim 48; Fun Control/Inpaint "
+                                     f"or another variant, not the TI2V 5B model){size}", dim, facts)
 
 
 def _dit_size(dim: int, layers: int) -> str:

@@ -8,8 +8,19 @@ volume file it copies: size, mtime and the sha256 of its safetensors header. A c
 longer matches the volume file is removed before it can be used (`validate`). Writes are atomic
 (a temporary name, then rename; the key file last), the total size is capped (least recently
 used copies go first; WAN22_LOCAL_CACHE_MAX_GB, default 80% of the disk's free space when the cache
-is opened), and nothing is ever written to the volume. Opt-in: measure it on your volume first
-(bench/bench_cold_start.py --local-cache).
+is opened), and nothing is ever written to the volume.
+
+Off by default (decision, with the figures it rests on): on bench/bench_cold_start.py's emulated
+volume (FUSE, 2 ms per request, 250 MB/s; VAE + both experts in the real 14B layout at 1 of 40
+blocks, 1425 MB; page cache dropped before each run; `--quick`, load average 7-8 from other jobs on
+2 cores), ComfyUI's own load_torch_file of the three files took 8.5 s natively (167 MB/s), 7.0 s
+with the prefetcher (ratio 0.825), 10.2 s on the run that also writes the copies (ratio 1.199:
+the copy costs 20% on that first cold start), then 3.8 s from the copies on the local disk (ratio
+0.443). So it pays only where the same local disk sees a second cold start (a pod, or a serverless
+worker whose container disk survives a ComfyUI restart) and the disk is faster than the volume; a
+fresh serverless worker (empty container disk) only pays the first-run cost. Turn it on there,
+after measuring: `python bench/bench_cold_start.py --extra ours_cache` (end to end) or its
+loader-only figures (every run).
 """
 
 from __future__ import annotations
