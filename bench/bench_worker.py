@@ -207,9 +207,13 @@ def boot_run(comfyui: Path, work: Path, yaml: Path, prefetch: bool, plain: bool,
 
 def boot_phase(comfyui: Path, work: Path, image_b64: str, a: argparse.Namespace) -> dict[str, Any]:
     """Boot to first video with and without boot prefetch, alternating, medians and ratio (issue 14)."""
-    volume = work / "volume"
+    volume = work / ("volume" if not a.real_layout_blocks else f"volume_real{a.real_layout_blocks}")
     if not volume.is_dir():
         make_demo_volume(str(volume))
+    if a.real_layout_blocks:  # the experts, LoRAs and VAE at the real 14B layout (bench_cold_start's volume)
+        import bench_cold_start
+
+        bench_cold_start.make_volume(volume, a.real_layout_blocks)
     base = make_base(work / "base", REPO)
     why = "--plain-disk" if a.plain_disk else slowfs.ensure_fuse()
     settings = slowfs.Settings(a.latency_ms, a.bandwidth_mbs)
@@ -221,7 +225,7 @@ def boot_phase(comfyui: Path, work: Path, image_b64: str, a: argparse.Namespace)
         else:
             src = str(volume)
             where = f"plain disk ({why}; WAN22_PREFETCH=1 for both variants)"
-        print(f"boot to first video: demo volume ({size_mb:.0f} MB) on the {where}", flush=True)
+        print(f"boot to first video: {volume.name} ({size_mb:.0f} MB) on the {where}", flush=True)
         yaml = write_extra_model_paths(base / "extra_model_paths.yaml", Path(src))
         rows = []
         for i in range(2 * a.boot_runs):
@@ -257,6 +261,8 @@ def main() -> int:
     ap.add_argument("--boot-runs", type=int, default=5, help="cold boots per variant, with/without boot prefetch (0 skips)")
     ap.add_argument("--latency-ms", type=float, default=slowfs.DEFAULT_LATENCY_MS, help="emulated volume: per request")
     ap.add_argument("--bandwidth-mbs", type=float, default=slowfs.DEFAULT_BANDWIDTH_MBS, help="emulated volume: MB/s")
+    ap.add_argument("--real-layout-blocks", type=int, default=0,
+                    help="boot comparison: experts/LoRAs/VAE with the real 14B layout cut to N blocks (0: the demo volume)")
     ap.add_argument("--plain-disk", action="store_true", help="boot comparison on the plain disk, not the emulated volume")
     a = ap.parse_args()
     comfyui = find_comfyui(a.comfyui)
@@ -264,7 +270,9 @@ def main() -> int:
         print("no ComfyUI found: set COMFYUI_PATH or pass --comfyui DIR")
         return 2
     load_start = os.getloadavg()[0]
-    result: dict[str, Any] = {"bench": "worker", "job": f"i2v_fast {a.size}x{a.size}x{a.frames}, precomputed conditioning, demo volume"}
+    result: dict[str, Any] = {"bench": "worker", "job": f"i2v_fast {a.size}x{a.size}x{a.frames}, precomputed conditioning, "
+                                                   + (f"real 14B layout cut to {a.real_layout_blocks} block(s)"
+                                                      if a.real_layout_blocks else "demo volume")}
     with tempfile.TemporaryDirectory(prefix="wan22-bench-worker-") as tmp:
         work = Path(tmp)
         img_path = start_image(str(work / "start.png"), a.size)

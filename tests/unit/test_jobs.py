@@ -577,3 +577,12 @@ def test_run_client_sends_the_end_image(tmp_path: Path) -> None:
     body = typed_input(a.workflow, {"image": a.image, "end_image": a.end_image}, {})
     assert body == {"workflow": "flf2v_fast", "image": b64(png_bytes()), "end_image": b64(_red_png())}
     assert isinstance(parse_job(body, LIMITS), TypedJob), "what the client sends, the worker takes"
+
+
+def test_progress_stage_names_follow_the_plan() -> None:
+    from wan22.plan.routing import make_plan
+    from wan22.serverless.jobs import stage_names
+
+    assert stage_names(make_plan("i2v", "fast_motion").stages) == ("base", "high", "low")
+    assert stage_names(make_plan("i2v", "fast").stages) == ("high", "low")
+    assert stage_names(make_plan("s2v", "quality").stages) == ("model",)

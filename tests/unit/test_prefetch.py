@@ -276,3 +276,21 @@ def test_files_for_our_nodes_resolve_auto_and_the_preset_loras(tmp_path: Path) -
     prompt["r"]["inputs"]["preset"] = "quality"
     got = pf.files_for_prompt(prompt, _resolver(tmp_path), order=["b", "r"], listings=listings)
     assert not [n for n in got if n.folder == "loras"]
+
+
+def test_the_bundle_s_vae_is_prefetched_whatever_its_role() -> None:
+    """ti2v decodes with the Wan 2.2 VAE (role vae22), animate2 with Wan2_1_VAE_bf16: both found."""
+    from wan22.catalog import BY_ROLE as roles
+    from wan22.plan.presets import VAE_ROLE
+    from wan22.volume.prefetch import node_files
+
+    for mode in ("ti2v", "animate2", "i2v"):
+        vae = roles[VAE_ROLE.get(mode, "vae")].name
+        listings = {e.folder: [e.name] for e in roles.values()}
+        listings = {k: [e.name for e in roles.values() if e.folder == k] for k in listings}
+        bundle = {"class_type": "Wan22BundleLoader", "inputs": {"mode": mode, "high_noise_model": "auto",
+                  "low_noise_model": "auto", "model": "auto", "text_encoder": "auto", "vae": "auto",
+                  "clip_vision": "auto", "audio_encoder": "auto", "weight_dtype": "default"}}
+        got = node_files("1", {"1": bundle}, listings)
+        assert ("vae", vae) in got, (mode, got)
+        assert got[0][0] == "text_encoders", got

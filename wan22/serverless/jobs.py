@@ -22,7 +22,7 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,7 +225,17 @@ def _router(job: TypedJob, raw: Mapping[str, Any]) -> None:
     except Wan22Error as e:
         names = "/".join(f"input.{k}" for k in job.router) or "input.workflow"
         raise JobError(f"{names}: {e}") from None
-    job.stages = tuple(str(s.expert).rsplit("_", 1)[-1] if len(plan.stages) > 1 else "model" for s in plan.stages)
+    job.stages = stage_names(plan.stages)
+
+
+def stage_names(stages: Sequence[Any]) -> tuple[str, ...]:
+    """Progress labels: 'model' for one stage, else the expert side ('high', 'low'); a stage on the
+    same expert as the next one without its LoRA (fast_motion's first) is 'base'."""
+    if len(stages) == 1:
+        return ("model",)
+    names = [str(s.expert).rsplit("_", 1)[-1] for s in stages]
+    return tuple("base" if i + 1 < len(stages) and stages[i + 1].expert == s.expert and not s.loras else names[i]
+                 for i, s in enumerate(stages))
 
 
 def parse_typed(raw: Mapping[str, Any], limits: Limits) -> TypedJob:

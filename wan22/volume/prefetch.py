@@ -477,7 +477,10 @@ def node_files(node_id: str, prompt: Mapping[str, Any], listings: Mapping[str, S
         return [(folder, inputs[k]) for k, folder in LOADER_INPUTS[ct] if isinstance(inputs.get(k), str)]
     if ct == "Wan22BundleLoader" and listings is not None:
         files = _wan22_bundle(node, listings)
-        return [files[r] for r in ("text_encoder", "vae", "clip_vision", "audio_encoder") if r in files]
+        # the experts load with the router; the rest in the bundle's order (the VAE's role depends on
+        # the mode: the 5B model's Wan 2.2 VAE, Animate 2's bf16 copy; so pick by folder)
+        order = ("text_encoders", "vae", "clip_vision", "audio_encoders")
+        return sorted((v for v in files.values() if v[0] in order), key=lambda v: order.index(v[0]))
     if ct == "Wan22ModeRouter" and listings is not None:
         return _wan22_router(node, prompt, listings)
     return []

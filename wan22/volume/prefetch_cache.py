@@ -12,15 +12,18 @@ is opened), and nothing is ever written to the volume.
 
 Off by default (decision, with the figures it rests on): on bench/bench_cold_start.py's emulated
 volume (FUSE, 2 ms per request, 250 MB/s; VAE + both experts in the real 14B layout at 1 of 40
-blocks, 1425 MB; page cache dropped before each run; `--quick`, load average 7-8 from other jobs on
-2 cores), ComfyUI's own load_torch_file of the three files took 8.5 s natively (167 MB/s), 7.0 s
-with the prefetcher (ratio 0.825), 10.2 s on the run that also writes the copies (ratio 1.199:
-the copy costs 20% on that first cold start), then 3.8 s from the copies on the local disk (ratio
-0.443). So it pays only where the same local disk sees a second cold start (a pod, or a serverless
-worker whose container disk survives a ComfyUI restart) and the disk is faster than the volume; a
-fresh serverless worker (empty container disk) only pays the first-run cost. Turn it on there,
-after measuring: `python bench/bench_cold_start.py --extra ours_cache` (end to end) or its
-loader-only figures (every run).
+blocks, 1425 MB; page cache dropped before each run; `--quick`, 2 cores shared with other jobs),
+ComfyUI's own load_torch_file of the three files, in two runs (load average 7-8, then 3.5-4.7):
+natively 8.5 / 7.7 s, with the prefetcher 7.0 / 6.3 s (ratio 0.825 / 0.822), on the run that also
+writes the copies 10.2 / 7.5 s (1.199 / 0.981: no gain on that first cold start), then from the
+copies on the local disk 3.8 / 2.9 s (0.443 / 0.379). End to end (POST -> saved video, 2 runs,
+load 2.3-4.5): the runs from the copies 1.180x native with ComfyUI's default mmap loading (noise
+dominates: CPU work is most of a run here) and 0.603x with --disable-mmap. So it pays only where
+the same local disk sees another cold start (a pod, or a serverless worker whose container disk
+outlives a ComfyUI restart) and that disk is faster than the volume; a fresh serverless worker
+(empty container disk) only gets the first run, which it does not speed up. Turn it on there,
+after measuring: `python bench/bench_cold_start.py --extra ours_cache` (end to end; the loader-only
+figures come with every run).
 """
 
 from __future__ import annotations
