@@ -161,7 +161,8 @@ class Wan22ModeRouter(io.ComfyNode):
         # A lazy run's model_low output is None (nothing read it). Its cached outputs must not
         # serve a later prompt that links model_low, and the cache key does not see links:
         # after a lazy run the router runs again (cheap: the bundle keeps its loaded experts).
-        return float("nan") if str(cls.hidden.unique_id) in _LAZY_RUNS else "eager"
+        hidden = getattr(cls, "hidden", None)
+        return float("nan") if hidden is not None and str(hidden.unique_id) in _LAZY_RUNS else "eager"
 
     @classmethod
     def validate_inputs(cls, mode: str, preset: str, steps: int, cfg: float, shift: float, split_step: int,
@@ -195,17 +196,18 @@ class Wan22ModeRouter(io.ComfyNode):
         picks = settings.layout
         # Only stage 0 loads now; later stages load when the sampler reaches them, unless the
         # model_low output (slot 1) feeds another node, which needs it now.
-        eager = (len(picks) == 1 or output_linked(cls.hidden.prompt, cls.hidden.unique_id, 1)
-                 or os.environ.get("WAN22_LAZY_EXPERTS") == "0")
+        hidden = getattr(cls, "hidden", None)  # None when called outside ComfyUI's executor
+        prompt, uid = (hidden.prompt, hidden.unique_id) if hidden is not None else (None, None)
+        eager = len(picks) == 1 or output_linked(prompt, uid, 1) or os.environ.get("WAN22_LAZY_EXPERTS") == "0"
         models: list[Any] = [_stage_model(bundle, settings, picks[0])] + [None] * (len(picks) - 1)
         routed = RoutedPlan(plan=None, models=models,  # type: ignore[arg-type]  # the plan follows
                             build=lambda i: _stage_model(bundle, settings, picks[i]))
         if eager:
             for i in range(len(picks)):
                 routed.model_for(i)
-            _LAZY_RUNS.discard(str(cls.hidden.unique_id))
+            _LAZY_RUNS.discard(str(uid))
         else:
-            _LAZY_RUNS.add(str(cls.hidden.unique_id))
+            _LAZY_RUNS.add(str(uid))
         sigmas = comfy.samplers.calculate_sigmas(models[0].get_model_object("model_sampling"), settings.scheduler,
                                                  settings.steps)
         routed.plan = stages(settings, [float(s) for s in sigmas])

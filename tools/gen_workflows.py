@@ -559,6 +559,21 @@ the extra frames with ImageFromBatch) reduces an over-exposed first frame.
     return g
 
 
+def trimmed_decode(g: Graph, s: Node, an: Node, b: Node) -> Node:
+    """Animate (1 and 2): drop the reference frame from the latent (trim_latent), decode, drop the
+    continue-motion frames (trim_image), as the official templates do."""
+    trim = g.node("TrimVideoLatent", 4, title="Drop the reference frame", trim_amount=0)
+    g.link(s, "latent", trim, "samples")
+    g.link(an, "trim_latent", trim, "trim_amount")
+    dec = g.node("VAEDecode", 4)
+    g.link(trim, "LATENT", dec, "samples")
+    g.link(b, "vae", dec, "vae")
+    cut = g.node("ImageFromBatch", 4, title="Drop continue-motion frames", batch_index=0, length=4096)
+    g.link(dec, "IMAGE", cut, "image")
+    g.link(an, "trim_image", cut, "batch_index")
+    return cut
+
+
 def wf_animate(info: dict[str, Any], preset: str) -> Graph:
     g = Graph(info, f"wan22_animate_{preset}", f"Wan 2.2 Animate · {preset}",
               ["Models and preset", "Reference and driving videos", "Prompts", "Animate", "Decode and save"])
@@ -607,15 +622,7 @@ For longer videos chain another WanAnimateToVideo with `continue_motion` and `vi
     g.link(face, "images", an, "face_video")
     g.link(pose, "images", an, "pose_video")
     s = sampler(g, 3, r, (an, "positive"), (an, "negative"), (an, "latent"))
-    trim = g.node("TrimVideoLatent", 4, title="Drop the reference frame", trim_amount=0)
-    g.link(s, "latent", trim, "samples")
-    g.link(an, "trim_latent", trim, "trim_amount")
-    dec = g.node("VAEDecode", 4)
-    g.link(trim, "LATENT", dec, "samples")
-    g.link(b, "vae", dec, "vae")
-    cut = g.node("ImageFromBatch", 4, title="Drop continue-motion frames", batch_index=0, length=4096)
-    g.link(dec, "IMAGE", cut, "image")
-    g.link(an, "trim_image", cut, "batch_index")
+    cut = trimmed_decode(g, s, an, b)
     finish(g, cut, "IMAGE", None, 4, f"wan22/animate_{preset}", fps_from=(pose, "fps"), audio_from=(pose, "audio"))
     return g
 
@@ -627,7 +634,7 @@ def wf_animate2(info: dict[str, Any], preset: str) -> Graph:
     # WanAnimate2ToVideo 832x480x81, TrimVideoLatent(trim_latent) -> VAEDecode -> ImageFromBatch
     # (trim_image), CreateVideo at the driving video's fps. The loaders, LoRA, ModelSamplingSD3 and
     # the BasicScheduler/KSamplerSelect/SamplerCustom chain are the bundle, router and sampler here;
-    # WanAnimate2Cache (a speed-up that patches the model) has no place in that chain (see the note).
+    # the router applies WanAnimate2Cache (gpu, int8) to the model, as the templates do.
     g = Graph(info, f"wan22_animate2_{preset}", f"Wan Animate 2 · {preset}",
               ["Models and preset", "Reference and driving video", "Prompts", "Animate 2", "Decode and save"])
     expert = get_preset("animate2", preset).experts[0]
@@ -679,15 +686,7 @@ faster, several GB of memory); set `WAN22_ANIMATE2_CACHE=cpu` on the server to k
     g.link(cve, "CLIP_VISION_OUTPUT", an, "clip_vision_output")
     g.link(cvp, "CLIP_VISION_OUTPUT", an, "clip_vision_output_pose")
     s = sampler(g, 3, r, (an, "positive"), (an, "negative"), (an, "latent"))
-    trim = g.node("TrimVideoLatent", 4, title="Drop the reference frame", trim_amount=0)
-    g.link(s, "latent", trim, "samples")
-    g.link(an, "trim_latent", trim, "trim_amount")
-    dec = g.node("VAEDecode", 4)
-    g.link(trim, "LATENT", dec, "samples")
-    g.link(b, "vae", dec, "vae")
-    cut = g.node("ImageFromBatch", 4, title="Drop continue-motion frames", batch_index=0, length=4096)
-    g.link(dec, "IMAGE", cut, "image")
-    g.link(an, "trim_image", cut, "batch_index")
+    cut = trimmed_decode(g, s, an, b)
     finish(g, cut, "IMAGE", None, 4, f"wan22/animate2_{preset}", fps_from=(drive, "fps"))
     return g
 

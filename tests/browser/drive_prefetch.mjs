@@ -92,12 +92,12 @@ try {
   });
 
   await step(page, "after", async () => {
+    const before = results.requests; // counted from the POST on: the run may end before it returns
     const queued = await page.evaluate(async (prompt) => {
       const res = await fetch("/api/prompt", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ prompt, client_id: window.app.api.clientId ?? window.app.api.initialClientId }) });
       return { status: res.status, body: await res.json() };
     }, input.prompt);
-    const before = results.requests;
     await page.waitForSelector("[data-wan22-prefetch][data-running=false] [data-wan22-prefetch-report='last job']",
       { timeout: input.timeout_ms });
     await page.waitForTimeout(300);

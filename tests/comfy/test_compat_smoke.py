@@ -65,7 +65,9 @@ def test_pack_imports_and_registers_every_node_id(comfy_server: Any) -> None:
     assert len(ids) >= 5, ids
     info = comfy_server.get("/object_info")
     log = comfy_server.log_text()
-    bad = pack_errors(log)
+    # import and registration happen before the first prompt; later tracebacks on this shared
+    # server come from other tests' deliberate refusals (e.g. a preset on the wrong model file)
+    bad = pack_errors(log.split("got prompt", 1)[0])
     assert not bad, "ComfyUI reported errors in the pack:\n" + "\n".join(bad[:20])
     startup = [line for line in log.splitlines() if "Wan22 inventory:" in line]
     assert len(startup) == 1, f"expected exactly one start-up inventory line (logged from Wan22Extension.on_load): {startup}"

@@ -17,7 +17,7 @@ import pytest
 from harness import Server, free_port, make_base, tree_hashes, write_yaml
 
 from wan22.catalog import BY_ROLE
-from wan22.demo.demo_volume import FIVE_B_EXTRA, T2V_EXTRA, USER_VOLUME
+from wan22.demo.demo_volume import ANIMATE2_EXTRA, FIVE_B_EXTRA, T2V_EXTRA, USER_VOLUME
 from wan22.plan.routing import PRESET_TABLE, WORKFLOW_IDS
 
 
@@ -44,7 +44,7 @@ def run_node(server: Server, workflow: str, strict: bool = False) -> tuple[str, 
 def test_node_and_route_on_the_demo_volume(comfy_server: Server, demo_volume: Path) -> None:
     report, ready, ui = run_node(comfy_server, "i2v_fast")
     assert ready == "True" and report.startswith("i2v_fast: READY")
-    demo_roles = {s.role for s in USER_VOLUME + T2V_EXTRA + FIVE_B_EXTRA}
+    demo_roles = {s.role for s in USER_VOLUME + T2V_EXTRA + FIVE_B_EXTRA + ANIMATE2_EXTRA}
     statuses = {f["role"]: f["status"] for f in ui["files"]}
     assert {r for r, s in statuses.items() if s == "stand_in"} == demo_roles
     for f in ui["files"]:
@@ -107,7 +107,7 @@ def test_route_reports_the_damage(damaged_server: Any) -> None:
     files = {f["role"]: f for f in body["files"]}
     for role, status in EXPECTED.items():
         assert files[role]["status"] == status, (role, files[role])
-    others = {s.role for s in USER_VOLUME + T2V_EXTRA + FIVE_B_EXTRA} - set(EXPECTED)
+    others = {s.role for s in USER_VOLUME + T2V_EXTRA + FIVE_B_EXTRA + ANIMATE2_EXTRA} - set(EXPECTED)
     assert {files[r]["status"] for r in others} == {"stand_in"}
     assert "WAN_2.1_VAE.safetensors" in files["vae"]["hint"] and "mv -n" in files["vae"]["hint"]
     assert f"'Wan2.2/{BY_ROLE['clip_vision'].name}'" in files["clip_vision"]["hint"]

@@ -477,8 +477,7 @@ def node_files(node_id: str, prompt: Mapping[str, Any], listings: Mapping[str, S
         return [(folder, inputs[k]) for k, folder in LOADER_INPUTS[ct] if isinstance(inputs.get(k), str)]
     if ct == "Wan22BundleLoader" and listings is not None:
         files = _wan22_bundle(node, listings)
-        # the experts load with the router; the rest in the bundle's order (the VAE's role depends on
-        # the mode: the 5B model's Wan 2.2 VAE, Animate 2's bf16 copy; so pick by folder)
+        # the experts load with the router; the rest by folder (the VAE's role depends on the mode)
         order = ("text_encoders", "vae", "clip_vision", "audio_encoders")
         return sorted((v for v in files.values() if v[0] in order), key=lambda v: order.index(v[0]))
     if ct == "Wan22ModeRouter" and listings is not None:
