@@ -287,7 +287,8 @@ def bundle(g: Graph, mode: str, col: int = 0) -> Node:
     return g.node("Wan22BundleLoader", col, title=f"Wan 2.2 models ({mode})", models=models, **widgets)
 
 
-def router(g: Graph, mode: str, preset: str, col: int = 0) -> Node:
+def router(g: Graph, mode: str, preset: str, bundle_from: Node, col: int = 0) -> Node:
+    """The router for (mode, preset), its bundle input linked to `bundle_from`."""
     p = get_preset(mode, preset)
     widgets: dict[str, Any] = {"mode": mode, "preset": preset, "relight": True}
     models = []
@@ -301,7 +302,24 @@ def router(g: Graph, mode: str, preset: str, col: int = 0) -> Node:
         for u in stage[1:]:
             if model_entry(BY_ROLE[u.role].name) not in models:
                 models.append(model_entry(BY_ROLE[u.role].name))
-    return g.node("Wan22ModeRouter", col, title=f"Wan 2.2 router ({mode} / {preset})", models=models, **widgets)
+    r = g.node("Wan22ModeRouter", col, title=f"Wan 2.2 router ({mode} / {preset})", models=models, **widgets)
+    g.link(bundle_from, "bundle", r, "bundle")
+    return r
+
+
+def conditioned(g: Graph, node: Node, pos: Node, neg: Node, b: Node) -> None:
+    """Link the prompts and the bundle's VAE into a Wan conditioning node (WanImageToVideo & co)."""
+    g.link(pos, "CONDITIONING", node, "positive")
+    g.link(neg, "CONDITIONING", node, "negative")
+    g.link(b, "vae", node, "vae")
+
+
+def decoded(g: Graph, col: int, samples: tuple[Node, str], b: Node) -> Node:
+    """VAEDecode of `samples` with the bundle's VAE."""
+    dec = g.node("VAEDecode", col)
+    g.link(samples[0], samples[1], dec, "samples")
+    g.link(b, "vae", dec, "vae")
+    return dec
 
 
 def prompts(g: Graph, mode: str, clip_from: Node, col: int) -> tuple[Node, Node]:
@@ -377,19 +395,14 @@ router computes the hand-off from the 0.900 MoE boundary.
 
 {HOW_TO_CHANGE}""")
     b = bundle(g, "i2v")
-    r = router(g, "i2v", preset)
-    g.link(b, "bundle", r, "bundle")
+    r = router(g, "i2v", preset, b)
     img = g.node("LoadImage", 1, title="Start image", image=EXAMPLE_IMAGE)
     pos, neg = prompts(g, "i2v", b, 1)
     i2v = g.node("WanImageToVideo", 2, width=w, height=h, length=81, batch_size=1)
-    g.link(pos, "CONDITIONING", i2v, "positive")
-    g.link(neg, "CONDITIONING", i2v, "negative")
-    g.link(b, "vae", i2v, "vae")
+    conditioned(g, i2v, pos, neg, b)
     g.link(img, "IMAGE", i2v, "start_image")
     s = sampler(g, 2, r, (i2v, "positive"), (i2v, "negative"), (i2v, "latent"))
-    dec = g.node("VAEDecode", 3)
-    g.link(s, "latent", dec, "samples")
-    g.link(b, "vae", dec, "vae")
+    dec = decoded(g, 3, (s, "latent"), b)
     finish(g, dec, "IMAGE", 16.0, 3, f"wan22/i2v_{preset}")
     return g
 
@@ -411,21 +424,16 @@ The router hands off from the high- to the low-noise expert at the 0.900 I2V bou
 
 {HOW_TO_CHANGE}""")
     b = bundle(g, "flf2v")
-    r = router(g, "flf2v", preset)
-    g.link(b, "bundle", r, "bundle")
+    r = router(g, "flf2v", preset, b)
     first = g.node("LoadImage", 1, title="First frame", image=EXAMPLE_IMAGE)
     last = g.node("LoadImage", 1, title="Last frame", image=EXAMPLE_END_IMAGE)
     pos, neg = prompts(g, "flf2v", b, 1)
     flf = g.node("WanFirstLastFrameToVideo", 2, width=640, height=640, length=81, batch_size=1)
-    g.link(pos, "CONDITIONING", flf, "positive")
-    g.link(neg, "CONDITIONING", flf, "negative")
-    g.link(b, "vae", flf, "vae")
+    conditioned(g, flf, pos, neg, b)
     g.link(first, "IMAGE", flf, "start_image")
     g.link(last, "IMAGE", flf, "end_image")
     s = sampler(g, 2, r, (flf, "positive"), (flf, "negative"), (flf, "latent"))
-    dec = g.node("VAEDecode", 3)
-    g.link(s, "latent", dec, "samples")
-    g.link(b, "vae", dec, "vae")
+    dec = decoded(g, 3, (s, "latent"), b)
     finish(g, dec, "IMAGE", 16.0, 3, f"wan22/flf2v_{preset}")
     return g
 
@@ -451,17 +459,14 @@ empty and the video comes from the prompt alone.
 
 {HOW_TO_CHANGE}""")
     b = bundle(g, "ti2v")
-    r = router(g, "ti2v", preset)
-    g.link(b, "bundle", r, "bundle")
+    r = router(g, "ti2v", preset, b)
     img = g.node("LoadImage", 1, title="Start image (bypass for text to video)", image=EXAMPLE_IMAGE)
     pos, neg = prompts(g, "ti2v", b, 1)
     lat = g.node("Wan22ImageToVideoLatent", 2, width=1280, height=704, length=121, batch_size=1)
     g.link(b, "vae", lat, "vae")
     g.link(img, "IMAGE", lat, "start_image")
     s = sampler(g, 2, r, (pos, "CONDITIONING"), (neg, "CONDITIONING"), (lat, "LATENT"))
-    dec = g.node("VAEDecode", 3)
-    g.link(s, "latent", dec, "samples")
-    g.link(b, "vae", dec, "vae")
+    dec = decoded(g, 3, (s, "latent"), b)
     finish(g, dec, "IMAGE", 24.0, 3, f"wan22/ti2v_{preset}")
     return g
 
@@ -484,14 +489,11 @@ with a Download button each, and the
 
 {HOW_TO_CHANGE}""")
     b = bundle(g, "t2v")
-    r = router(g, "t2v", preset)
-    g.link(b, "bundle", r, "bundle")
+    r = router(g, "t2v", preset, b)
     pos, neg = prompts(g, "t2v", b, 1)
     lat = g.node("EmptyHunyuanLatentVideo", 2, title="Empty video latent", width=640, height=640, length=81, batch_size=1)
     s = sampler(g, 2, r, (pos, "CONDITIONING"), (neg, "CONDITIONING"), (lat, "LATENT"))
-    dec = g.node("VAEDecode", 3)
-    g.link(s, "latent", dec, "samples")
-    g.link(b, "vae", dec, "vae")
+    dec = decoded(g, 3, (s, "latent"), b)
     finish(g, dec, "IMAGE", 16.0, 3, f"wan22/t2v_{preset}")
     return g
 
@@ -524,8 +526,7 @@ the extra frames with ImageFromBatch) reduces an over-exposed first frame.
 
 {HOW_TO_CHANGE}""")
     b = bundle(g, "s2v")
-    r = router(g, "s2v", preset)
-    g.link(b, "bundle", r, "bundle")
+    r = router(g, "s2v", preset, b)
     la = g.node("LoadAudio", 1, title="Audio (speech or singing)", audio=EXAMPLE_AUDIO)
     prep = g.node("Wan22S2VAudioPrep", 1, fps=16.0, max_seconds=math.floor(seconds * 10) / 10, chunk_length=S2V_CHUNK)
     g.link(la, "AUDIO", prep, "audio")
@@ -535,16 +536,12 @@ the extra frames with ImageFromBatch) reduces an over-exposed first frame.
     ref = g.node("LoadImage", 1, title="Reference image (who speaks)", image=EXAMPLE_IMAGE)
     pos, neg = prompts(g, "s2v", b, 2)
     s2v = g.node("WanSoundImageToVideo", 3, width=640, height=640, length=S2V_CHUNK, batch_size=1)
-    g.link(pos, "CONDITIONING", s2v, "positive")
-    g.link(neg, "CONDITIONING", s2v, "negative")
-    g.link(b, "vae", s2v, "vae")
+    conditioned(g, s2v, pos, neg, b)
     g.link(enc, "AUDIO_ENCODER_OUTPUT", s2v, "audio_encoder_output")
     g.link(ref, "IMAGE", s2v, "ref_image")
     s1 = sampler(g, 3, r, (s2v, "positive"), (s2v, "negative"), (s2v, "latent"), title="MoE sampler (chunk 1)")
     ext = g.node("WanSoundImageToVideoExtend", 4, length=S2V_CHUNK)
-    g.link(pos, "CONDITIONING", ext, "positive")
-    g.link(neg, "CONDITIONING", ext, "negative")
-    g.link(b, "vae", ext, "vae")
+    conditioned(g, ext, pos, neg, b)
     g.link(s1, "latent", ext, "video_latent")
     g.link(enc, "AUDIO_ENCODER_OUTPUT", ext, "audio_encoder_output")
     g.link(ref, "IMAGE", ext, "ref_image")
@@ -552,9 +549,7 @@ the extra frames with ImageFromBatch) reduces an over-exposed first frame.
     cat = g.node("LatentConcat", 4, dim="t")
     g.link(s1, "latent", cat, "samples1")
     g.link(s2, "latent", cat, "samples2")
-    dec = g.node("VAEDecode", 5)
-    g.link(cat, "LATENT", dec, "samples")
-    g.link(b, "vae", dec, "vae")
+    dec = decoded(g, 5, (cat, "LATENT"), b)
     finish(g, dec, "IMAGE", None, 5, f"wan22/s2v_{preset}", fps_from=(prep, "fps"), audio_from=(prep, "audio"))
     return g
 
@@ -565,9 +560,7 @@ def trimmed_decode(g: Graph, s: Node, an: Node, b: Node) -> Node:
     trim = g.node("TrimVideoLatent", 4, title="Drop the reference frame", trim_amount=0)
     g.link(s, "latent", trim, "samples")
     g.link(an, "trim_latent", trim, "trim_amount")
-    dec = g.node("VAEDecode", 4)
-    g.link(trim, "LATENT", dec, "samples")
-    g.link(b, "vae", dec, "vae")
+    dec = decoded(g, 4, (trim, "LATENT"), b)
     cut = g.node("ImageFromBatch", 4, title="Drop continue-motion frames", batch_index=0, length=4096)
     g.link(dec, "IMAGE", cut, "image")
     g.link(an, "trim_image", cut, "batch_index")
@@ -599,8 +592,7 @@ For longer videos chain another WanAnimateToVideo with `continue_motion` and `vi
 
 {HOW_TO_CHANGE}""")
     b = bundle(g, "animate")
-    r = router(g, "animate", preset)
-    g.link(b, "bundle", r, "bundle")
+    r = router(g, "animate", preset, b)
     ref = g.node("LoadImage", 1, title="Reference image (the character)", image=EXAMPLE_IMAGE)
     cve = g.node("CLIPVisionEncode", 1, crop="none")
     g.link(b, "clip_vision", cve, "clip_vision")
@@ -614,9 +606,7 @@ For longer videos chain another WanAnimateToVideo with `continue_motion` and `vi
     pos, neg = prompts(g, "animate", b, 2)
     an = g.node("WanAnimateToVideo", 3, width=640, height=640, length=77, batch_size=1,
                 continue_motion_max_frames=5, video_frame_offset=0)
-    g.link(pos, "CONDITIONING", an, "positive")
-    g.link(neg, "CONDITIONING", an, "negative")
-    g.link(b, "vae", an, "vae")
+    conditioned(g, an, pos, neg, b)
     g.link(cve, "CLIP_VISION_OUTPUT", an, "clip_vision_output")
     g.link(ref, "IMAGE", an, "reference_image")
     g.link(face, "images", an, "face_video")
@@ -661,8 +651,7 @@ faster, several GB of memory); set `WAN22_ANIMATE2_CACHE=cpu` on the server to k
     if b.widgets["model"] != BY_ROLE[expert].name:  # the distilled preset's own file
         b.widgets["model"] = BY_ROLE[expert].name
         b.models = [m if m["directory"] != "diffusion_models" else model_entry(BY_ROLE[expert].name) for m in b.models]
-    r = router(g, "animate2", preset)
-    g.link(b, "bundle", r, "bundle")
+    r = router(g, "animate2", preset, b)
     ref = g.node("LoadImage", 1, title="Reference image (the character)", image=EXAMPLE_IMAGE)
     cve = g.node("CLIPVisionEncode", 1, title="CLIP vision: reference", crop="none")
     g.link(b, "clip_vision", cve, "clip_vision")
@@ -678,9 +667,7 @@ faster, several GB of memory); set `WAN22_ANIMATE2_CACHE=cpu` on the server to k
     pos, neg = prompts(g, "animate2", b, 2)
     an = g.node("WanAnimate2ToVideo", 3, width=832, height=480, length=81, batch_size=1, video_frame_offset=0,
                 pose_strength=1.0, pose_start_percent=0.0, pose_end_percent=1.0, reference_image_strength=1.0)
-    g.link(pos, "CONDITIONING", an, "positive")
-    g.link(neg, "CONDITIONING", an, "negative")
-    g.link(b, "vae", an, "vae")
+    conditioned(g, an, pos, neg, b)
     g.link(ref, "IMAGE", an, "reference_image")
     g.link(drive, "images", an, "pose_video")
     g.link(cve, "CLIP_VISION_OUTPUT", an, "clip_vision_output")
