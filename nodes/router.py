@@ -199,8 +199,11 @@ class Wan22ModeRouter(io.ComfyNode):
         hidden = getattr(cls, "hidden", None)  # None when called outside ComfyUI's executor
         prompt, uid = (hidden.prompt, hidden.unique_id) if hidden is not None else (None, None)
         eager = len(picks) == 1 or output_linked(prompt, uid, 1) or os.environ.get("WAN22_LAZY_EXPERTS") == "0"
-        models: list[Any] = [_stage_model(bundle, settings, picks[0])] + [None] * (len(picks) - 1)
-        routed = RoutedPlan(plan=None, models=models,  # type: ignore[arg-type]  # the plan follows
+        first = _stage_model(bundle, settings, picks[0])
+        sigmas = comfy.samplers.calculate_sigmas(first.get_model_object("model_sampling"), settings.scheduler,
+                                                 settings.steps)
+        plan = stages(settings, [float(s) for s in sigmas])
+        routed = RoutedPlan(plan, [first] + [None] * (len(picks) - 1),
                             build=lambda i: _stage_model(bundle, settings, picks[i]))
         if eager:
             for i in range(len(picks)):
@@ -208,11 +211,6 @@ class Wan22ModeRouter(io.ComfyNode):
             _LAZY_RUNS.discard(str(uid))
         else:
             _LAZY_RUNS.add(str(uid))
-        sigmas = comfy.samplers.calculate_sigmas(models[0].get_model_object("model_sampling"), settings.scheduler,
-                                                 settings.steps)
-        routed.plan = stages(settings, [float(s) for s in sigmas])
-        plan = routed.plan
-        high = models[0]
-        low = models[-1]  # None when lazy: nothing reads it
-        return io.NodeOutput(high, low, plan.steps, plan.split_step, plan.cfg, plan.sampler, plan.scheduler,
+        low = routed.models[-1]  # None when lazy: nothing reads it
+        return io.NodeOutput(first, low, plan.steps, plan.split_step, plan.cfg, plan.sampler, plan.scheduler,
                              plan.shift, routed, ui=ui.PreviewText(plan.text()))

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from browser_support import PLAN_CASES, REPO, BrowserRun, example_names, queue_example
 
+from wan22.api.widgets import FRONTEND_EXTRA_INPUTS
+
 OUR_EXTENSIONS = {"wan22.inventoryPanel", "wan22.routerPreview", "wan22.inventoryNode"}
 
 # Console errors the stock frontend prints on a fresh user directory (nothing of ours).
@@ -309,8 +311,8 @@ def test_there_are_example_workflows_with_api_twins() -> None:
 
 SEED_KEYS = {"seed", "noise_seed"}
 # LoadVideo's preview widget: the frontend sends it only once the preview has loaded the server's
-# input video (a race with the conversion), and the server ignores it (see api/widgets.py).
-SERVER_STATE_INPUTS = {"video-preview"}
+# input video (a race with the conversion), and the server ignores it (wan22/api/widgets.py).
+SERVER_STATE_INPUTS = {name for extra in FRONTEND_EXTRA_INPUTS.values() for name in extra}
 
 
 def _strip_seeds(prompt: dict[str, Any]) -> dict[str, Any]:
@@ -411,15 +413,7 @@ def test_sidebar_shows_what_the_prefetcher_read_for_the_last_prompt(comfyui_path
     yaml = write_model_paths_yaml(base / "extra_model_paths.yaml", demo_volume, section="wan22_test",
                                   keys=("diffusion_models", "text_encoders", "vae", "clip_vision", "loras", "datasets"))
     server = ComfyServer(comfyui=comfyui_path, base=base, yaml=yaml, port=free_port(), log_path=base / "server.log")
-    old = os.environ.get("WAN22_PREFETCH")
-    os.environ["WAN22_PREFETCH"] = "1"
-    try:
-        server.start()
-    finally:
-        if old is None:
-            os.environ.pop("WAN22_PREFETCH", None)
-        else:
-            os.environ["WAN22_PREFETCH"] = old
+    server.start(env={"WAN22_PREFETCH": "1"})
     try:
         spec = {"url": server.url + "/", "chromium": chromium_path(), "artifacts": str(ARTIFACTS),
                 "results": str(tmp_path / "results.json"), "timeout_ms": 240000,

@@ -105,8 +105,8 @@ def tree_hashes(*roots: Path) -> dict[str, str]:
 class Server(toolkit.ComfyServer):
     """The toolkit's server with the test tiers' defaults (180 s start-up limit)."""
 
-    def start(self, timeout: float = 180.0, extra_args: list[str] | None = None) -> None:
-        super().start(timeout=timeout, extra_args=extra_args or ())
+    def start(self, timeout: float = 180.0, extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        super().start(timeout=timeout, extra_args=extra_args or (), env=env)
 
 
 def video_info(path: Path) -> dict[str, Any]:

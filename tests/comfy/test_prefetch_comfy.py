@@ -28,15 +28,7 @@ def prefetch_server(comfyui_path: Path, demo_volume: Path, tmp_path_factory: pyt
     start_image(base / "input" / "wan22_start.png")
     yaml = write_yaml(base / "extra_model_paths.yaml", demo_volume)
     server = Server(comfyui=comfyui_path, base=base, yaml=yaml, port=free_port(), log_path=base / "server.log")
-    old = os.environ.get("WAN22_PREFETCH")
-    os.environ["WAN22_PREFETCH"] = "1"
-    try:
-        server.start()
-    finally:
-        if old is None:
-            os.environ.pop("WAN22_PREFETCH", None)
-        else:
-            os.environ["WAN22_PREFETCH"] = old
+    server.start(env={"WAN22_PREFETCH": "1"})
     yield server
     server.stop()
 

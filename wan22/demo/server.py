@@ -145,9 +145,10 @@ class ComfyServer:
                 "--base-directory", str(self.base), "--extra-model-paths-config", str(self.yaml),
                 "--database-url", "sqlite:///:memory:", "--disable-auto-launch", *self.extra_args, *extra_args]
 
-    def start(self, timeout: float = 300.0, extra_args: Sequence[str] = ()) -> None:
-        """Start and wait until the pack's nodes are registered; on failure raise with the log tail."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1", DO_NOT_TRACK="1", HF_HUB_OFFLINE="1")
+    def start(self, timeout: float = 300.0, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> None:
+        """Start (with `env` added to this process's environment) and wait until the pack's nodes are
+        registered; on failure raise with the log tail."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1", DO_NOT_TRACK="1", HF_HUB_OFFLINE="1", **(env or {}))
         self._log = open(self.log_path, "wb")  # closed in stop()
         self.proc = subprocess.Popen(self.command(extra_args), cwd=str(self.comfyui), stdout=self._log,
                                      stderr=subprocess.STDOUT, env=env)
