@@ -191,9 +191,16 @@ async def post_inventory_workflow(request: web.Request) -> web.Response:
     limit = f"the workflow is larger than {MAX_WORKFLOW_BYTES // (1024 * 1024)} MiB"
     if request.content_length is not None and request.content_length > MAX_WORKFLOW_BYTES:
         return _bad(limit, 413)
-    raw = await request.content.read(MAX_WORKFLOW_BYTES + 1)
-    if len(raw) > MAX_WORKFLOW_BYTES:
-        return _bad(limit, 413)
+    # content.read(n) returns what has arrived so far (a body sent in pieces came back cut short):
+    # read to the end, bounded
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_WORKFLOW_BYTES:
+            return _bad(limit, 413)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         data = json.loads(raw)
     except ValueError as e:

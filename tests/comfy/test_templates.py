@@ -144,3 +144,27 @@ def test_the_route_refuses_what_is_not_a_workflow(comfy_server: Any) -> None:
     assert status == 400 and "never takes a path" in body["error"]
     status, body = post(comfy_server, b" " * (16 * 1024 * 1024 + 10))
     assert status == 413 and "larger than 16 MiB" in body["error"]
+
+
+def test_the_route_reads_a_body_that_arrives_in_pieces(comfy_server: Any) -> None:
+    """A slow client (or a loaded machine) delivers the body in several TCP segments; the route must
+    judge the whole workflow, not what had arrived when it started reading."""
+    import http.client
+    import time
+
+    body = json.dumps(load_template("video_wan2_2_14B_fun_camera")).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", comfy_server.port, timeout=120)  # loopback only
+    try:
+        conn.putrequest("POST", "/wan22/inventory/workflow")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        for i in range(0, len(body), 4096):
+            conn.send(body[i:i + 4096])
+            time.sleep(0.02)
+        resp = conn.getresponse()
+        status, got = resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+    assert status == 200, got
+    assert got["ready"] is False and got["nodes_at_fault"] == ["92", "95"]
