@@ -146,17 +146,17 @@ def _node_info(types: set[str]) -> dict[str, dict[str, object]]:
 
 
 def workflow_report(data: object, strict: bool = False) -> dict[str, object]:
-    """The inventory JSON of one workflow on this ComfyUI: its model references (wan22.api.refs)
+    """The inventory JSON of one workflow on this ComfyUI: its model references (wan22.graph.reader)
     judged on ComfyUI's configured folders (wan22.volume.workflow_check), against the node types
     installed here; also `ready` and `nodes_at_fault` at the top level."""
     import folder_paths
 
     import nodes
 
-    from ..wan22.api.convert import load_prompt_file
-    from ..wan22.api.packs import manager_map_candidates
-    from ..wan22.api.refs import workflow_refs
-    from ..wan22.api.templates import template_node_types
+    from ..wan22.graph.convert import load_prompt_file
+    from ..wan22.graph.packs import manager_map_candidates
+    from ..wan22.graph.reader import workflow_refs
+    from ..wan22.graph.templates import template_node_types
     from ..wan22.volume.workflow_check import check_workflows
     from .inventory_node import comfy_folder_config
 

@@ -14,7 +14,7 @@ Starts `main.py --cpu` (COMFYUI_PATH or ~/comfy/ComfyUI) on a demo volume, with 
                                       /object_info of every node type ComfyUI's Wan 2.2 templates use
   tests/fixtures/templates_api/<name>.json   (with --graph-to-prompt, needs the browser tier)
                                       what the real frontend's app.graphToPrompt() makes of each
-                                      template: the reference wan22.api.convert.ui_to_api equals
+                                      template: the reference wan22.graph.convert.ui_to_api equals
 
   python tools/gen_template_fixtures.py [--graph-to-prompt] [--comfyui DIR] [--check]
 
@@ -36,7 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wan22.api.templates import WAN22_TEMPLATES, load_template, template_node_types  # noqa: E402
+from wan22.graph.templates import WAN22_TEMPLATES, load_template, template_node_types  # noqa: E402
 from wan22.demo.server import PACK_DIR_NAME  # noqa: E402
 
 LOADERS = REPO / "wan22" / "data" / "loader_nodes.json"

@@ -8,7 +8,7 @@ Writes, for every mode/preset the router offers plus a volume check:
 
 The UI file and its twin are built independently from the same spec (the UI one through the
 frontend's widget order, the twin directly from widget names), so the converter test
-(wan22.api.convert.ui_to_api(UI) == twin) checks real work. Node definitions come from
+(wan22.graph.convert.ui_to_api(UI) == twin) checks real work. Node definitions come from
 tests/fixtures/object_info.json, a snapshot of a real server's /object_info for the node types
 the examples use.
 
@@ -33,7 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wan22.api.widgets import (  # noqa: E402
+from wan22.graph.widgets import (  # noqa: E402
     FRONTEND_EXTRA_INPUTS,
     FRONTEND_WIDGET_NODES,
     UI_VERSION,

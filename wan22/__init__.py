@@ -6,9 +6,10 @@ CLI, the worker and the tests run on any machine with Python.
 Floors, top to bottom. A module may import from its own wing and from wings on lower floors,
 never upwards and never sideways between wings on one floor (tests/unit/test_boundary.py):
 
-    4  cli/                       argparse only: argv -> typed options -> library calls
-    3  demo/  serverless/         the demo and dev toolkit; the RunPod worker
-    2  api/   volume/             ComfyUI's HTTP API and workflows; the model volume
+    5  cli/                       argparse only: argv -> typed options -> library calls
+    4  demo/  serverless/         the demo and dev toolkit; the RunPod worker
+    3  api/   volume/             ComfyUI's HTTP API; the model volume
+    2  graph/                     reading workflows: every shape -> one graph, the model files it loads
     1  plan/  audio/              routing plans and presets; S2V audio
     0  catalog  errors  _version  facts every wing shares
 
@@ -21,9 +22,10 @@ from ._version import __version__
 
 # The allowed direction, as data: the boundary test reads it.
 FLOORS: dict[str, int] = {
-    "cli": 4,
-    "demo": 3, "serverless": 3,
-    "api": 2, "volume": 2,
+    "cli": 5,
+    "demo": 4, "serverless": 4,
+    "api": 3, "volume": 3,
+    "graph": 2,
     "plan": 1, "audio": 1,
     "catalog": 0, "errors": 0, "_version": 0,
 }

@@ -2,7 +2,7 @@
 // included) to POST /wan22/inventory/workflow, shows what blocks it (each model file with its
 // status and fix, node types this ComfyUI lacks with the pack that provides them), and marks the
 // nodes at fault on the canvas (red, until the next check). The server does the judging
-// (wan22/api/refs.py + wan22/volume/workflow_check.py); nothing here decides a status.
+// (wan22/graph/reader.py + wan22/volume/workflow_check.py); nothing here decides a status.
 
 import { checkWorkflow } from "./api.js";
 import { h } from "./dom.js";

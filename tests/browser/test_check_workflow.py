@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from browser_support import ARTIFACTS, DRIVER_TIMEOUT, HERE, REPO, BrowserRun, browser_missing, chromium_path
 
-from wan22.api.convert import ui_to_api
-from wan22.api.templates import WAN22_TEMPLATES, load_template, templates_available
+from wan22.graph.convert import ui_to_api
+from wan22.graph.templates import WAN22_TEMPLATES, load_template, templates_available
 
 SERVER_STATE_INPUTS = {"video-preview"}  # sent once the preview loaded the server's input video
 MISSING_TEMPLATE = "video_wan2_2_14B_fun_camera"  # its Fun Camera experts are not on the demo volume

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from browser_support import PLAN_CASES, REPO, BrowserRun, example_names, queue_example
 
-from wan22.api.widgets import FRONTEND_EXTRA_INPUTS
+from wan22.graph.widgets import FRONTEND_EXTRA_INPUTS
 
 OUR_EXTENSIONS = {"wan22.inventoryPanel", "wan22.routerPreview", "wan22.inventoryNode"}
 
@@ -311,7 +311,7 @@ def test_there_are_example_workflows_with_api_twins() -> None:
 
 SEED_KEYS = {"seed", "noise_seed"}
 # LoadVideo's preview widget: the frontend sends it only once the preview has loaded the server's
-# input video (a race with the conversion), and the server ignores it (wan22/api/widgets.py).
+# input video (a race with the conversion), and the server ignores it (wan22/graph/widgets.py).
 SERVER_STATE_INPUTS = {name for extra in FRONTEND_EXTRA_INPUTS.values() for name in extra}
 
 

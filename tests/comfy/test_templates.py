@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from harness import video_info
 
-from wan22.api.convert import ui_to_api
+from wan22.graph.convert import ui_to_api
 from wan22.api.edits import expected_frames, use_precomputed_conditioning
-from wan22.api.templates import load_template, templates_available
+from wan22.graph.templates import load_template, templates_available
 from wan22.demo.inputs import speech_wav, start_image
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from wan22.api.convert import check_widget_counts, flatten, ui_to_api, valid_connection
-from wan22.api.templates import WAN22_TEMPLATES, load_template, template_node_types, templates_available
+from wan22.graph.convert import check_widget_counts, flatten, ui_to_api, valid_connection
+from wan22.graph.templates import WAN22_TEMPLATES, load_template, template_node_types, templates_available
 from wan22.errors import WorkflowError
 
 REPO = Path(__file__).resolve().parents[2]

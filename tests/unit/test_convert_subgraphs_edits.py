@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from wan22.api.convert import ui_to_api
+from wan22.graph.convert import ui_to_api
 from wan22.api.edits import apply_graph_edits, apply_set, expected_frames, parse_set
-from wan22.api.templates import load_template, templates_available
+from wan22.graph.templates import load_template, templates_available
 from wan22.errors import WorkflowError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pytest
 from worker_jobs import b64, bad_jobs, m4a_bytes, mp4_bytes, png_bytes, wav_bytes
 
 from wan22.api.edits import expected_frames
-from wan22.api.widgets import nodes_of
+from wan22.graph.widgets import nodes_of
 from wan22.serverless import media
 from wan22.serverless.build import load_twin, s2v_chain, stock_prompt, twin_path, typed_prompt
 from wan22.serverless.jobs import Limits, StockJob, TypedJob, parse_job

@@ -1,4 +1,4 @@
-"""Model references of any workflow (wan22.api.refs), without ComfyUI: ComfyUI's Wan 2.2 templates
+"""Model references of any workflow (wan22.graph.reader), without ComfyUI: ComfyUI's Wan 2.2 templates
 (subgraphs, switches, primitives, the bypassed 4-step groups), nested subgraphs, bypassed and muted
 loaders, primitives, loaders no output needs, custom loaders from other packs, this pack's nodes."""
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from wan22.api.packs import manager_map_candidates, pack_for
-from wan22.api.refs import workflow_refs
-from wan22.api.templates import WAN22_TEMPLATES, load_template, templates_available
+from wan22.graph.packs import manager_map_candidates, pack_for
+from wan22.graph.reader import workflow_refs
+from wan22.graph.templates import WAN22_TEMPLATES, load_template, templates_available
 
 REPO = Path(__file__).resolve().parents[2]
 INFO = json.loads((REPO / "tests" / "fixtures" / "object_info_templates.json").read_text())

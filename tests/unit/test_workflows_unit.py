@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from wan22.api.convert import load_prompt_file, ui_to_api
+from wan22.graph.convert import load_prompt_file, ui_to_api
 from wan22.api.edits import expected_frames, positive_text_nodes, strip_seeds, tiny_overrides, use_precomputed_conditioning
 from wan22.api.preflight import preflight, validate_ui
-from wan22.api.widgets import named_widget_values, widget_layout, widgets_values_from_names
+from wan22.graph.widgets import named_widget_values, widget_layout, widgets_values_from_names
 from wan22.catalog import BY_NAME
 from wan22.errors import WorkflowError
 from wan22.plan.routing import WORKFLOW_IDS, get_preset
@@ -296,7 +296,7 @@ def test_wrong_widget_count_converts_as_the_frontend_does_and_is_reported() -> N
     """The frontend restores widgets by position and keeps the default of a widget past the end
     of a short widgets_values (the official templates rely on it: their CreateVideo nodes predate
     `bit_depth`); the converter does the same, and validate_ui / check_widget_counts name the node."""
-    from wan22.api.convert import check_widget_counts
+    from wan22.graph.convert import check_widget_counts
 
     wf = copy.deepcopy(ui("wan22_i2v_fast"))
     router = next(n for n in wf["nodes"] if n["type"] == "Wan22ModeRouter")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import WorkflowError
-from .widgets import FILE_INPUTS, JSON, SEED_INPUTS, consumers, is_link, nodes_of, sorted_nodes
+from ..graph.widgets import FILE_INPUTS, JSON, SEED_INPUTS, consumers, is_link, nodes_of, sorted_nodes
 
 TINY = {"width": 64, "height": 64, "length": 9}
 SIZE_NODES = ("WanImageToVideo", "WanFirstLastFrameToVideo", "WanSoundImageToVideo", "WanAnimateToVideo",

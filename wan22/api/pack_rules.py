@@ -16,7 +16,7 @@ from ..plan.bundle_spec import BUNDLE_INPUTS, resolve_bundle, resolve_lora
 from ..plan.overrides import AUTO, NONE, overrides_from_inputs
 from ..plan.presets import MODES, get_preset
 from ..plan.routing import resolve
-from .widgets import InputSpec, ObjectInfo, input_specs, is_link, sorted_nodes
+from ..graph.widgets import InputSpec, ObjectInfo, input_specs, is_link, sorted_nodes
 
 BUNDLE = "Wan22BundleLoader"
 ROUTER = "Wan22ModeRouter"

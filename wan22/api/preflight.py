@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from ..errors import WorkflowError
+from ..graph.pack_nodes import PACK_NODE_IDS
 from .pack_rules import Wan22Rules
-from .widgets import (
+from ..graph.widgets import (
     AUTOGROW,
     CONTROL_VALUES,
     DYNAMIC_COMBO,
@@ -35,10 +36,6 @@ from .widgets import (
     widget_layout,
 )
 
-# This pack's node ids (exact: core ComfyUI ships Wan22FunControlToVideo and
-# Wan22ImageToVideoLatent, which a prefix match would wrongly send to this pack).
-PACK_NODE_IDS = frozenset({"Wan22BundleLoader", "Wan22ModeRouter", "Wan22MoESampler", "Wan22VolumeInventory",
-                           "Wan22S2VAudioPrep"})
 PACK_HINT = "install this pack (ComfyUI-Wan22) into ComfyUI's custom_nodes and restart ComfyUI"
 OTHER_HINT = ("update ComfyUI if it is a core node, or install the custom node pack that provides it "
               "(ComfyUI-Manager: Install Missing Custom Nodes)")

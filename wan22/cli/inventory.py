@@ -88,8 +88,8 @@ def _runner(values: list[str], files: list[str], where: dict[str, Any]) -> tuple
 
 def workflow_files(paths: list[str], comfyui: str | None) -> dict[str, Any]:
     """{path as given: the model references of that workflow file} (api wing), for the volume wing."""
-    from ..api.packs import manager_map_candidates
-    from ..api.refs import read_workflow_file, workflow_refs
+    from ..graph.packs import manager_map_candidates
+    from ..graph.reader import read_workflow_file, workflow_refs
 
     maps = manager_map_candidates(comfyui)
     return {p: workflow_refs(read_workflow_file(p), manager_maps=maps) for p in paths}

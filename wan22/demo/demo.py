@@ -97,7 +97,7 @@ def demo_prompt(pack: Path, dest: Path) -> Path:
     """The i2v fast example, resized for a CPU and with precomputed conditioning (documented in
     wan22.api.edits.tiny_overrides / use_precomputed_conditioning)."""
     from ..api.edits import tiny_overrides, use_precomputed_conditioning
-    from ..api.widgets import dumps
+    from ..graph.widgets import dumps
 
     src = pack / "example_workflows" / "api" / f"{DEMO_WORKFLOW}.json"
     prompt = json.loads(src.read_text(encoding="utf-8"))

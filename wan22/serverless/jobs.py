@@ -299,7 +299,7 @@ def _entries(raw: Mapping[str, Any], key: str, data_key: str, limits: Limits) ->
 
 def parse_stock(raw: Mapping[str, Any], limits: Limits) -> StockJob:
     """A worker-comfyui job: `workflow` is an API prompt; `images` and `files` carry its inputs."""
-    from ..api.convert import is_api_prompt, is_ui_workflow
+    from ..graph.convert import is_api_prompt, is_ui_workflow
 
     _unknown_keys(raw, STOCK_KEYS, "a stock worker-comfyui job")
     prompt = raw["workflow"]

@@ -2,7 +2,7 @@
 header exactly as the catalog's files are (missing, misplaced, misnamed, truncated, corrupt, the
 wrong model, a stand-in), and the workflow's readiness next to the workflow ids' in one Report.
 
-The references come from wan22.api.refs (any UI or API workflow); this wing may not import api/,
+The references come from wan22.graph.reader (any UI or API workflow); this wing may not import api/,
 so they arrive as plain records (`Wanted`, matched by shape). A file the catalog knows under that
 name is judged as its catalog entry (exact model, size, download link); any other file as what its
 node expects: a diffusion model for UNETLoader, a LoRA for LoraLoaderModelOnly, umT5-XXL for
@@ -32,7 +32,7 @@ from .roots import FolderConfig
 from .verify import Progress, verify_findings
 
 _NOT_DIT = "lora,wan_vae,vae,umt5_xxl,t5_xxl,t5,clip_text,llm,clip_vision_h,clip_vision,wav2vec2_large,wav2vec2,whisper"
-# What a node expects (wan22.api.refs.ModelRef.expects) -> (words for people, kind spec for checks.kind_fits).
+# What a node expects (wan22.graph.reader.ModelRef.expects) -> (words for people, kind spec for checks.kind_fits).
 EXPECTS: dict[str, tuple[str, str]] = {
     "diffusion_model": ("a diffusion model", f"not:{_NOT_DIT}"),
     "checkpoint": ("a checkpoint", f"not:{_NOT_DIT}"),
@@ -47,7 +47,7 @@ EXPECTS: dict[str, tuple[str, str]] = {
 
 
 class Wanted(Protocol):
-    """One model file a workflow loads (wan22.api.refs.ModelRef has this shape)."""
+    """One model file a workflow loads (wan22.graph.reader.ModelRef has this shape)."""
 
     @property
     def folder(self) -> str: ...
@@ -70,7 +70,7 @@ class Wanted(Protocol):
 
 
 class UnknownType(Protocol):
-    """A node type the server does not have (wan22.api.refs.UnknownNode)."""
+    """A node type the server does not have (wan22.graph.reader.UnknownNode)."""
 
     @property
     def type(self) -> str: ...
@@ -81,7 +81,7 @@ class UnknownType(Protocol):
 
 
 class WorkflowFile(Protocol):
-    """What the check needs of one workflow (wan22.api.refs.WorkflowRefs)."""
+    """What the check needs of one workflow (wan22.graph.reader.WorkflowRefs)."""
 
     @property
     def format(self) -> str: ...

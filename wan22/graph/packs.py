@@ -1,8 +1,7 @@
-"""Which custom-node pack provides a node type ComfyUI does not have, and where the loaders of the
-packs Wan workflows use take their model file from.
+"""Which custom-node pack provides a node type ComfyUI does not have.
 
-Two sources, in order: `wan22/data/node_packs.json` (the packs Wan 2.2 workflows use: exact node
-names or the pack's naming pattern, and their loaders' model inputs), then ComfyUI-Manager's node
+Two sources, in order: the loader table's `packs` (graph.loaders: the packs Wan 2.2 workflows use,
+exact node names or the pack's naming pattern, and the loaders each provides), then ComfyUI-Manager's node
 map (`extension-node-map.json`) when a local copy exists: the `comfyui_manager` package ComfyUI
 installs, a ComfyUI-Manager checkout in custom_nodes, or the Manager's cache in the user folder.
 Nothing is downloaded.
@@ -20,7 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-PACKS_FILE = Path(__file__).resolve().parent.parent / "data" / "node_packs.json"
+from .loaders import loaders, packs
+
 MANAGER_MAP = "extension-node-map.json"
 MAX_MAP_BYTES = 64 * 1024 * 1024
 
@@ -32,7 +32,7 @@ class Pack:
     id: str
     name: str
     url: str
-    source: str  # "wan22 node_packs.json" or the node map's path
+    source: str  # "wan22 loader table" or the node map's path
 
     def as_dict(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name, "url": self.url, "source": self.source}
@@ -48,34 +48,26 @@ class _Row:
     pack: Pack
     nodes: frozenset[str]
     pattern: re.Pattern[str] | None
-    loaders: dict[str, list[tuple[int, str, str]]]
     frontend_only: frozenset[str]
 
 
 @lru_cache(maxsize=1)
 def _table() -> tuple[_Row, ...]:
-    data = json.loads(PACKS_FILE.read_text(encoding="utf-8"))
     rows = []
-    for p in data["packs"]:
-        pack = Pack(str(p["id"]), str(p["name"]), str(p["url"]), "wan22 node_packs.json")
-        loaders = {k: [(int(i), str(n), str(f)) for i, n, f in v] for k, v in (p.get("loaders") or {}).items()}
+    by_pack: dict[str, set[str]] = {}
+    for ntype, ld in loaders().items():
+        by_pack.setdefault(ld.pack, set()).add(ntype)
+    for p in packs():
+        pack = Pack(str(p["id"]), str(p["name"]), str(p["url"]), "wan22 loader table")
         pattern = re.compile(p["pattern"]) if p.get("pattern") else None
-        rows.append(_Row(pack, frozenset(p.get("nodes") or ()) | frozenset(loaders), pattern, loaders,
-                         frozenset(p.get("frontend_only") or ())))
+        nodes = frozenset(p.get("nodes") or ()) | frozenset(by_pack.get(str(p["id"]), ()))
+        rows.append(_Row(pack, nodes, pattern, frozenset(p.get("frontend_only") or ())))
     return tuple(rows)
 
 
 def frontend_only(node_type: str) -> bool:
     """A known pack's node that lives only in the frontend (never in a prompt the server runs)."""
     return any(node_type in row.frontend_only for row in _table())
-
-
-def loader_inputs(node_type: str) -> list[tuple[int, str, str]]:
-    """(widget position, input name, folder key) of every model input of a known custom loader."""
-    for row in _table():
-        if node_type in row.loaders:
-            return list(row.loaders[node_type])
-    return []
 
 
 def manager_map_candidates(comfyui: str | os.PathLike[str] | None = None) -> list[Path]:

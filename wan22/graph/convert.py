@@ -40,9 +40,9 @@ them:
 * links to nodes that are not in the prompt are dropped.
 
 The widget order of a node type is derived from its /object_info entry exactly as the frontend
-derives it (:func:`wan22.api.widgets.widget_layout`). With `strict=False` (:func:`flatten`),
+derives it (:func:`wan22.graph.widgets.widget_layout`). With `strict=False` (:func:`flatten`),
 node types missing from `object_info` are kept (links only) so that a workflow's graph can be
-walked without a server (the model references of wan22.api.refs).
+walked without a server (the model references of wan22.graph.reader).
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import WorkflowError
+from .shapes import is_api_prompt as is_api_prompt
+from .shapes import is_ui_workflow as is_ui_workflow
+from .shapes import load_prompt_file as load_prompt_file
 from .templates import subgraph_defs
 from .widgets import (
     FRONTEND_EXTRA_INPUTS,
@@ -69,37 +72,10 @@ from .widgets import (
 )
 
 MAX_LINK_DEPTH = 256
+# KJNodes' frontend-only pair: a GetNode's output is what feeds the SetNode of the same name.
+SET_NODE, GET_NODE = "SetNode", "GetNode"
 SUBGRAPH_INPUT_NODE = -10
 SUBGRAPH_OUTPUT_NODE = -20
-
-
-# --------------------------------------------------------------------------- format detection
-
-def is_ui_workflow(data: Any) -> bool:
-    """True for a UI (frontend save) workflow: a dict with a `nodes` list and `links`."""
-    return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
-
-
-def is_api_prompt(data: Any) -> bool:
-    """True for an API prompt: a non-empty dict of {"class_type", "inputs": {...}} entries."""
-    return (isinstance(data, dict) and bool(data)
-            and all(isinstance(v, dict) and "class_type" in v and isinstance(v.get("inputs", {}), dict)
-                    for v in data.values()))
-
-
-def load_prompt_file(data: Any) -> tuple[str, JSON]:
-    """('api'|'ui', workflow) from a parsed JSON file; also accepts {"prompt": {...}} and a
-    RunPod request body {"input": {"workflow": {...}}}."""
-    if isinstance(data, dict) and isinstance(data.get("input"), dict) and "workflow" in data["input"]:
-        data = data["input"]["workflow"]
-    if isinstance(data, dict) and isinstance(data.get("prompt"), dict) and is_api_prompt(data["prompt"]):
-        data = data["prompt"]
-    if is_api_prompt(data):
-        return "api", dict(data)
-    if is_ui_workflow(data):
-        return "ui", dict(data)
-    raise WorkflowError("not a ComfyUI workflow: expected an API-format prompt ({\"<id>\": {\"class_type\", \"inputs\"}}) "
-                        "or a UI workflow (with \"nodes\" and \"links\")")
 
 
 # --------------------------------------------------------------------------- the litegraph rules
@@ -285,9 +261,20 @@ class Flattener:
             return self._instance_output(fn, slot, want, depth)
         if fn.type == "Reroute":
             return self.resolve_input(fn, 0, want, depth + 1)
-        if fn.type in VIRTUAL_NODE_TYPES:
+        if fn.type == GET_NODE:
+            setter = self._setter(fn)
+            return None if setter is None else self.resolve_input(setter, 0, want, depth + 1)
+        if fn.type in VIRTUAL_NODE_TYPES or fn.type == SET_NODE:
             return None
         return fn.id, slot
+
+    def _setter(self, getter: FlatNode) -> FlatNode | None:
+        """The SetNode (KJNodes, frontend only) whose name a GetNode reads, in the same graph."""
+        name = (getter.node.get("widgets_values") or [None])[0]
+        for nid, node in getter.graph.nodes.items():
+            if node.get("type") == SET_NODE and (node.get("widgets_values") or [None])[0] == name:
+                return self._sibling(getter, nid)
+        return None
 
     def _instance_output(self, fn: FlatNode, slot: int, want: Any, depth: int) -> Source:
         g = self.defs[fn.type]
@@ -422,7 +409,8 @@ def frontend_widget_values(defn: Mapping[str, Any], values: list[Any]) -> dict[s
 def _api_node(fl: Flattener, fn: FlatNode, strict: bool) -> JSON | None:
     """One node as an API prompt entry (widgets by name, then resolved inputs); None for a node
     the prompt leaves out."""
-    if fn.type in VIRTUAL_NODE_TYPES or fl.is_instance(fn) or fn.mode in (MODE_MUTED, MODE_BYPASS):
+    if fn.type in VIRTUAL_NODE_TYPES or fn.type in (SET_NODE, GET_NODE) or fl.is_instance(fn) \
+            or fn.mode in (MODE_MUTED, MODE_BYPASS):
         return None
     known = fn.type in fl.object_info
     if not known and strict:
