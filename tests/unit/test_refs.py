@@ -203,7 +203,9 @@ def test_api_prompts_primitive_links_and_names_outside_the_folders() -> None:
               "4": {"class_type": "PreviewAny", "inputs": {"source": ["3", 0]}}}
     r = workflow_refs(prompt)
     assert r.format == "api" and files(r) == {("diffusion_models", "via_primitive.safetensors")}
-    assert any("../../etc/passwd.safetensors" in n and "not a name inside a model folder" in n for n in r.notes)
+    # ComfyUI refuses it: the input cannot be judged, and it blocks (named with its node and input)
+    assert [(u.node, u.input) for u in r.unjudged] == [("3", "lora_name")]
+    assert "../../etc/passwd.safetensors" in r.unjudged[0].why and "not a name inside a model folder" in r.unjudged[0].why
     assert workflow_refs({"prompt": prompt}).refs == r.refs
 
 

@@ -78,13 +78,14 @@ def _judge_node(col: NodeJudge, nid: str, node: Mapping[str, Any], live: bool) -
     """Read one node; the type when nobody here knows it (None otherwise)."""
     ntype = str(node.get("class_type"))
     ld = loader(ntype)
+    core = not live and ntype in core_node_types() and core_since(ntype) is None
     if ntype == BUNDLE:
         col.bundle(nid, node)
     elif ntype == ROUTER:
         col.router(nid, node)
     elif ld is not None and (not live or ntype in col.info):
         col.loader(nid, node, ld)
-    elif ntype in col.info:
+    elif ntype in col.info or core:
         col.by_listing(nid, node)
     elif col.is_subgraph_id(ntype):
         col.subgraph(nid, node)
@@ -94,7 +95,7 @@ def _judge_node(col: NodeJudge, nid: str, node: Mapping[str, Any], live: bool) -
             col.loader(nid, node, ld)  # a loader the live server lacks: its files are still named
     if ntype in col.info or ntype in PACK_NODE_IDS or frontend_only(ntype) or col.is_subgraph_id(ntype):
         return None
-    if not live and (ntype in core_node_types() or ld is not None):
+    if core:
         return None
     return ntype
 

@@ -2,8 +2,7 @@
 header exactly as the catalog's files are (missing, misplaced, misnamed, truncated, corrupt, the
 wrong model, a stand-in), and the workflow's readiness next to the workflow ids' in one Report.
 
-The references come from wan22.graph.reader (any UI or API workflow); this wing may not import api/,
-so they arrive as plain records (`Wanted`, matched by shape). A file the catalog knows under that
+The references come from wan22.graph.reader (any workflow shape) as its records. A file the catalog knows under that
 name is judged as its catalog entry (exact model, size, download link); any other file as what its
 node expects: a diffusion model for UNETLoader, a LoRA for LoraLoaderModelOnly, umT5-XXL for
 CLIPLoader type 'wan'..., so a LoRA under a diffusion model's name reads `wrong_model` with what it
@@ -20,9 +19,10 @@ import shlex
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ..catalog import BY_NAME, BY_ROLE, USABLE, WAN_FOLDER_KEYS, CatalogFile
+from ..graph.records import ModelRef, WorkflowRefs
 from .checks import HeaderCache
 from .find import find
 from .inventory import run_inventory
@@ -46,55 +46,6 @@ EXPECTS: dict[str, tuple[str, str]] = {
 }
 
 
-class Wanted(Protocol):
-    """One model file a workflow loads (wan22.graph.reader.ModelRef has this shape)."""
-
-    @property
-    def folder(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def node(self) -> str: ...
-    @property
-    def node_type(self) -> str: ...
-    @property
-    def input(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def expects(self) -> str: ...
-    @property
-    def role(self) -> str | None: ...
-    @property
-    def url(self) -> str | None: ...
-
-
-class UnknownType(Protocol):
-    """A node type the server does not have (wan22.graph.reader.UnknownNode)."""
-
-    @property
-    def type(self) -> str: ...
-    @property
-    def nodes(self) -> tuple[str, ...]: ...
-    def hint(self) -> str: ...
-    def as_dict(self) -> dict[str, Any]: ...
-
-
-class WorkflowFile(Protocol):
-    """What the check needs of one workflow (wan22.graph.reader.WorkflowRefs)."""
-
-    @property
-    def format(self) -> str: ...
-    @property
-    def refs(self) -> Sequence[Wanted]: ...
-    @property
-    def unknown(self) -> Sequence[UnknownType]: ...
-    @property
-    def notes(self) -> Sequence[str]: ...
-    @property
-    def live(self) -> bool: ...
-
-
 @dataclass
 class RefFinding(Finding):
     """A finding for a file a workflow names: also which nodes load it and what they expect."""
@@ -112,18 +63,20 @@ class FileStatus(WorkflowStatus):
     node types the server lacks and the nodes at fault (for the frontend to highlight)."""
 
     format: str = "ui"
+    shape: str = ""
     unknown_nodes: list[dict[str, Any]] = field(default_factory=list)
+    unjudged: list[dict[str, str]] = field(default_factory=list)
     not_checked: list[dict[str, str]] = field(default_factory=list)
     nodes_at_fault: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "format": self.format,
+        return {**super().as_dict(), "format": self.format, "shape": self.shape, "unjudged": self.unjudged,
                 "files": [{"folder": f, "name": n} for f, n in self.files or ()],
                 "unknown_nodes": self.unknown_nodes, "not_checked": self.not_checked,
                 "nodes_at_fault": self.nodes_at_fault}
 
 
-def entry_for(ref: Wanted) -> CatalogFile:
+def entry_for(ref: ModelRef) -> CatalogFile:
     """The catalog entry a reference is judged as: the catalog's own for a catalog file name in its
     folder, else one built from what the node expects (with the workflow's download link)."""
     base = ref.name.replace("\\", "/").rsplit("/", 1)[-1]
@@ -165,6 +118,24 @@ def _name_only(cfg: FolderConfig, listing: Listing, entry: CatalogFile, extra: M
                    None, hint="\n".join(lines))
 
 
+def _windows_hint(cfg: FolderConfig, listing: Listing, ref: ModelRef) -> str:
+    """A name saved on Windows (`wan_video\\x.safetensors`): ComfyUI here reads it as one file name."""
+    slash = ref.name.replace("\\", "/")
+    base = slash.rsplit("/", 1)[-1]
+    dirs = cfg.dirs(ref.folder)
+    lines = [f"saved on Windows: ComfyUI on this system reads {ref.name!r} as one file name, not as '{slash}' "
+             f"in a subfolder of {ref.folder}"]
+    names = {n for d in dirs for n in listing.dir_files.get(d, {})}
+    where = f"in node {ref.node} ({ref.node_type}) '{ref.input}'"
+    if slash in names:
+        lines.append(f"pick the existing file '{slash}' {where}")
+    if base in names:
+        lines.append(f"pick '{base}' (the file at the folder root) {where}")
+    if dirs:
+        lines.append(f"or put the file at {os.path.join(dirs[0], *slash.split('/'))} and pick '{slash}'")
+    return "\n".join(lines)
+
+
 def _size(path: str) -> int | None:
     try:
         return os.stat(path).st_size
@@ -182,7 +153,7 @@ class _Run:
     extra: Mapping[str, frozenset[str]]
     findings: dict[tuple[str, str], RefFinding] = field(default_factory=dict)
 
-    def judge(self, ref: Wanted) -> RefFinding | None:
+    def judge(self, ref: ModelRef) -> RefFinding | None:
         """The finding for `ref` (shared by every reference to the same file); None: not checked."""
         key = (ref.folder, ref.name)
         if key not in self.findings:
@@ -194,6 +165,8 @@ class _Run:
                 f = find(self.cfg, entry, self.listing, self.headers)
             else:
                 f = _name_only(self.cfg, self.listing, entry, self.extra)
+            if "\\" in ref.name and f.status not in USABLE:
+                f.status, f.hint = "missing", _windows_hint(self.cfg, self.listing, ref) + "\n" + f.hint
             words = EXPECTS.get(ref.expects, ("", ""))[0]
             self.findings[key] = RefFinding(**{k: getattr(f, k) for k in Finding.__dataclass_fields__},
                                             expects=entry.description if entry.role else words)
@@ -204,16 +177,19 @@ class _Run:
         return found
 
 
-def _status(run: _Run, wf: WorkflowFile) -> FileStatus:
-    st = FileStatus(ready=True, blocking=[], files=[], format=wf.format)
+def _status(run: _Run, wf: WorkflowRefs) -> FileStatus:
+    st = FileStatus(ready=True, blocking=[], files=[], format=wf.format, shape=wf.shape)
     for problem in run.cfg.problems:
         st.blocking.append({"role": "config", "name": problem.split(": ", 1)[0], "status": "corrupt", "hint": problem})
     for ref in wf.refs:
         f = run.judge(ref)
         if f is None:
+            why = (f"not checked: {ref.folder}/{ref.name} (node {ref.node} {ref.node_type}): this check reads only the "
+                   f"Wan model folders ({', '.join(WAN_FOLDER_KEYS)}); Check this workflow in ComfyUI's sidebar "
+                   "reads every folder ComfyUI has")
             st.not_checked.append({"folder": ref.folder, "name": ref.name, "node": ref.node})
-            st.warnings.append(f"not checked: {ref.folder}/{ref.name} (node {ref.node} {ref.node_type}): this check reads "
-                               f"only the Wan model folders ({', '.join(WAN_FOLDER_KEYS)})")
+            st.blocking.append({"role": "unjudged", "name": f"{ref.folder}/{ref.name}", "status": "missing",
+                                "hint": why, "nodes": [ref.node], "input": ref.input, "why": why})
             continue
         assert st.files is not None
         if (f.folder, f.name) in st.files:
@@ -225,6 +201,10 @@ def _status(run: _Run, wf: WorkflowFile) -> FileStatus:
         elif f.status not in USABLE:
             st.blocking.append({"role": f.role, "name": f.name, "folder": f.folder, "status": f.status, "hint": f.hint,
                                 "nodes": nodes})
+    for j in wf.unjudged:
+        st.unjudged.append(j.as_dict())
+        st.blocking.append({"role": "unjudged", "name": f"{j.node_type} {j.input}", "status": "missing",
+                            "hint": j.hint(), "nodes": [j.node], "input": j.input, "why": j.why})
     for u in wf.unknown:
         st.unknown_nodes.append(u.as_dict())
         if wf.live:
@@ -242,7 +222,7 @@ def _node_order(nid: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else -1 for p in str(nid).split(":"))
 
 
-def check_workflows(cfg: FolderConfig, workflows: Mapping[str, WorkflowFile], ids: Iterable[str] = (),
+def check_workflows(cfg: FolderConfig, workflows: Mapping[str, WorkflowRefs], ids: Iterable[str] = (),
                     verify: bool = False, progress: Progress | None = None, cache: bool = True,
                     extra_listings: Mapping[str, Iterable[str]] | None = None) -> Report:
     """The inventory for workflow ids (`ids`, the catalog's files they use) and workflow files
