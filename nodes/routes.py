@@ -153,9 +153,9 @@ def workflow_report(data: object, strict: bool = False) -> dict[str, object]:
 
     import nodes
 
-    from ..wan22.graph.convert import load_prompt_file
     from ..wan22.graph.packs import manager_map_candidates
     from ..wan22.graph.reader import workflow_refs
+    from ..wan22.graph.shapes import load_prompt_file
     from ..wan22.graph.templates import template_node_types
     from ..wan22.volume.workflow_check import check_workflows
     from .inventory_node import comfy_folder_config
@@ -166,7 +166,7 @@ def workflow_report(data: object, strict: bool = False) -> dict[str, object]:
     listings = {k: folder_paths.get_filename_list(k) for k in folder_paths.folder_names_and_paths
                 if k not in ("custom_nodes", "configs")}
     comfy_dir = os.path.dirname(os.path.realpath(folder_paths.__file__))
-    refs = workflow_refs(wf, object_info=_node_info(installed), listings=listings,
+    refs = workflow_refs(data, object_info=_node_info(installed), listings=listings,
                          manager_maps=manager_map_candidates(comfy_dir))
     report = check_workflows(comfy_folder_config(), {"workflow": refs}, extra_listings=listings)
     if strict:

@@ -36,8 +36,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wan22.graph.templates import WAN22_TEMPLATES, load_template, template_node_types  # noqa: E402
 from wan22.demo.server import PACK_DIR_NAME  # noqa: E402
+from wan22.graph.templates import WAN22_TEMPLATES, load_template, template_node_types  # noqa: E402
 
 LOADERS = REPO / "wan22" / "data" / "loader_nodes.json"
 OBJECT_INFO = REPO / "tests" / "fixtures" / "object_info_templates.json"

@@ -33,6 +33,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from wan22.catalog import BY_NAME, BY_ROLE  # noqa: E402
+from wan22.demo.inputs import EXAMPLE_AUDIO, EXAMPLE_END_IMAGE, EXAMPLE_FACE, EXAMPLE_IMAGE, EXAMPLE_POSE  # noqa: E402
 from wan22.graph.widgets import (  # noqa: E402
     FRONTEND_EXTRA_INPUTS,
     FRONTEND_WIDGET_NODES,
@@ -43,8 +45,6 @@ from wan22.graph.widgets import (  # noqa: E402
     widget_layout,
     widgets_values_from_names,
 )
-from wan22.catalog import BY_NAME, BY_ROLE  # noqa: E402
-from wan22.demo.inputs import EXAMPLE_AUDIO, EXAMPLE_END_IMAGE, EXAMPLE_FACE, EXAMPLE_IMAGE, EXAMPLE_POSE  # noqa: E402
 from wan22.plan.bundle_spec import AUTO, BUNDLE_INPUTS  # noqa: E402
 from wan22.plan.routing import get_preset, make_plan  # noqa: E402
 

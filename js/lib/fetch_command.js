@@ -36,7 +36,8 @@ export function fetchCommands(report) {
   const out = [];
   for (const [id, st] of Object.entries(report?.workflows ?? {})) {
     if (st.ready) continue;
-    const statuses = (st.blocking ?? []).map((b) => b.status);
+    // a file's status (an unjudged input or a missing node type is not fetched)
+    const statuses = (st.blocking ?? []).filter((b) => b.role !== "unjudged" && b.role !== "node_type").map((b) => b.status);
     const wf = `--workflow ${shellQuote(id)}`;
     out.push({
       workflow: id,

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from harness import video_info
 
-from wan22.graph.convert import ui_to_api
 from wan22.api.edits import expected_frames, use_precomputed_conditioning
-from wan22.graph.templates import load_template, templates_available
 from wan22.demo.inputs import speech_wav, start_image
+from wan22.graph.convert import ui_to_api
+from wan22.graph.templates import load_template, templates_available
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(templates_available() is not None, reason=str(templates_available()))

@@ -25,10 +25,8 @@ from typing import Any
 import pytest
 from harness import video_info
 
-from wan22.graph.convert import ui_to_api
 from wan22.api.edits import expected_frames, strip_seeds, tiny_overrides, use_precomputed_conditioning
 from wan22.api.preflight import preflight, validate_ui
-from wan22.graph.widgets import UPLOAD_FLAGS
 from wan22.demo.inputs import (
     EXAMPLE_AUDIO,
     EXAMPLE_END_IMAGE,
@@ -38,6 +36,8 @@ from wan22.demo.inputs import (
     motion_video,
     speech_wav,
 )
+from wan22.graph.convert import ui_to_api
+from wan22.graph.widgets import UPLOAD_FLAGS
 
 REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "example_workflows"

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from wan22.errors import WorkflowError
 from wan22.graph.convert import check_widget_counts, flatten, ui_to_api, valid_connection
 from wan22.graph.templates import WAN22_TEMPLATES, load_template, template_node_types, templates_available
-from wan22.errors import WorkflowError
 
 REPO = Path(__file__).resolve().parents[2]
 INFO = json.loads((REPO / "tests" / "fixtures" / "object_info_templates.json").read_text())

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from wan22.graph.convert import ui_to_api
 from wan22.api.edits import apply_graph_edits, apply_set, expected_frames, parse_set
-from wan22.graph.templates import load_template, templates_available
 from wan22.errors import WorkflowError
+from wan22.graph.convert import ui_to_api
+from wan22.graph.templates import load_template, templates_available
 
 REPO = Path(__file__).resolve().parents[2]
 INFO = json.loads((REPO / "tests" / "fixtures" / "object_info_templates.json").read_text())

@@ -281,8 +281,9 @@ def test_files_for_our_nodes_resolve_auto_and_the_preset_loras(tmp_path: Path) -
 def test_the_bundle_s_vae_is_prefetched_whatever_its_role() -> None:
     """ti2v decodes with the Wan 2.2 VAE (role vae22), animate2 with Wan2_1_VAE_bf16: both found."""
     from wan22.catalog import BY_ROLE as roles
+    from wan22.graph.load_order import node_files
+    from wan22.graph.reader import workflow_refs
     from wan22.plan.presets import VAE_ROLE
-    from wan22.volume.prefetch import node_files
 
     for mode in ("ti2v", "animate2", "i2v"):
         vae = roles[VAE_ROLE.get(mode, "vae")].name
@@ -291,6 +292,6 @@ def test_the_bundle_s_vae_is_prefetched_whatever_its_role() -> None:
         bundle = {"class_type": "Wan22BundleLoader", "inputs": {"mode": mode, "high_noise_model": "auto",
                   "low_noise_model": "auto", "model": "auto", "text_encoder": "auto", "vae": "auto",
                   "clip_vision": "auto", "audio_encoder": "auto", "weight_dtype": "default"}}
-        got = node_files("1", {"1": bundle}, listings)
+        got = node_files(workflow_refs({"1": bundle}, listings=listings), listings)["1"]
         assert ("vae", vae) in got, (mode, got)
         assert got[0][0] == "text_encoders", got

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from wan22.catalog import BY_ROLE
 from wan22.graph.reader import workflow_refs
 from wan22.graph.templates import WAN22_TEMPLATES, load_template, templates_available
-from wan22.catalog import BY_ROLE
 from wan22.volume.roots import resolve
 from wan22.volume.workflow_check import check_workflows
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from wan22.graph.convert import load_prompt_file, ui_to_api
 from wan22.api.edits import expected_frames, positive_text_nodes, strip_seeds, tiny_overrides, use_precomputed_conditioning
 from wan22.api.preflight import preflight, validate_ui
-from wan22.graph.widgets import named_widget_values, widget_layout, widgets_values_from_names
 from wan22.catalog import BY_NAME
 from wan22.errors import WorkflowError
+from wan22.graph.convert import load_prompt_file, ui_to_api
+from wan22.graph.widgets import named_widget_values, widget_layout, widgets_values_from_names
 from wan22.plan.routing import WORKFLOW_IDS, get_preset
 
 REPO = Path(__file__).resolve().parents[2]

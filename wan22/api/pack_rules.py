@@ -12,14 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import MissingFilesError, PlanError
+from ..graph.pack_nodes import BUNDLE, ROUTER, linked_bundle, router_loras
+from ..graph.widgets import InputSpec, ObjectInfo, input_specs, sorted_nodes
 from ..plan.bundle_spec import BUNDLE_INPUTS, resolve_bundle, resolve_lora
-from ..plan.overrides import AUTO, NONE, overrides_from_inputs
-from ..plan.presets import MODES, get_preset
-from ..plan.routing import resolve
-from ..graph.widgets import InputSpec, ObjectInfo, input_specs, is_link, sorted_nodes
+from ..plan.overrides import AUTO, NONE
+from ..plan.presets import MODES
 
-BUNDLE = "Wan22BundleLoader"
-ROUTER = "Wan22ModeRouter"
 BUNDLE_INPUT_NAMES = frozenset(i.name for i in BUNDLE_INPUTS)
 
 
@@ -63,47 +61,36 @@ class Wan22Rules:
         return out
 
 
-def _linked_bundle(node: Mapping[str, Any], prompt: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
-    """(id, node) of the Wan22BundleLoader feeding a router's `bundle` input (node None if not one)."""
-    raw: Any = (node.get("inputs") or {}).get("bundle")
-    link = str(raw[0]) if is_link(raw) else ""
-    src = prompt.get(link)
-    return link, src if isinstance(src, Mapping) and src.get("class_type") == BUNDLE else None
-
-
-def _experts(bundle: Mapping[str, Any] | None, object_info: ObjectInfo) -> dict[str, str]:
-    if bundle is None or BUNDLE not in object_info:
-        return {}
-    try:
-        return _bundle_files(bundle, {s.name: s for s in input_specs(object_info[BUNDLE])})
-    except MissingFilesError:
-        return {}  # reported on the bundle node
+def _listings(object_info: ObjectInfo) -> dict[str, list[str]]:
+    """{folder key: file names} the server lists, from the bundle's and router's combos."""
+    out: dict[str, list[str]] = {}
+    specs = {s.name: s for s in input_specs(object_info[BUNDLE])} if BUNDLE in object_info else {}
+    for i in BUNDLE_INPUTS:
+        if i.name in specs:
+            out.setdefault(i.folder, [str(o) for o in (specs[i.name].choices or ()) if o not in (AUTO, NONE)])
+    spec = {s.name: s for s in input_specs(object_info[ROUTER])}.get("lora_high")
+    out["loras"] = [str(o) for o in (spec.choices or ()) if o not in (AUTO, NONE)] if spec else []
+    return out
 
 
 def _router_problems(nid: str, node: Mapping[str, Any], prompt: Mapping[str, Any], object_info: ObjectInfo) -> list[str]:
     where = f"node {nid} ({ROUTER}): "
     inputs = node.get("inputs", {}) or {}
-    mode, preset = str(inputs.get("mode")), str(inputs.get("preset"))
+    mode = str(inputs.get("mode"))
     if mode not in MODES:
         return []  # already reported as an illegal combo value
     out: list[str] = []
-    bid, bundle = _linked_bundle(node, prompt)
+    bid, bundle = linked_bundle(node, prompt)
     if bundle is not None and (bundle.get("inputs") or {}).get("mode") != mode:
         out.append(f"{where}mode is '{mode}' but its Wan22BundleLoader (node {bid}) is set to "
                    f"'{(bundle.get('inputs') or {}).get('mode')}': set both to the same mode")
-    widgets = {k: v for k, v in inputs.items() if not is_link(v)}  # a linked value is not known yet
+    listings = _listings(object_info)
     try:
-        p = get_preset(mode, preset)
-        ov = overrides_from_inputs(mode, widgets)
-        ov.experts = {r: f for r, f in _experts(bundle, object_info).items() if r in p.experts}
-        settings = resolve(mode, preset, ov)
+        loras = router_loras(node, prompt, listings)  # the files every reader of prompts names
     except PlanError as e:
         return [*out, f"{where}{e}"]
-    spec = {s.name: s for s in input_specs(object_info[ROUTER])}.get("lora_high")
-    listing = [str(o) for o in (spec.choices or ()) if o not in (AUTO, NONE)] if spec else []
-    for stage_loras in settings.loras:
-        for lo in stage_loras:
-            line = resolve_lora(lo.file, listing)
-            if line:
-                out.append(f"{where}{line}")
+    for lo in loras:
+        line = resolve_lora(lo.name, listings["loras"])
+        if line:
+            out.append(f"{where}{line}")
     return list(dict.fromkeys(out))

@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 from ..errors import WorkflowError
 from ..graph.pack_nodes import PACK_NODE_IDS
-from .pack_rules import Wan22Rules
 from ..graph.widgets import (
     AUTOGROW,
     CONTROL_VALUES,
@@ -35,6 +34,7 @@ from ..graph.widgets import (
     types_compatible,
     widget_layout,
 )
+from .pack_rules import Wan22Rules
 
 PACK_HINT = "install this pack (ComfyUI-Wan22) into ComfyUI's custom_nodes and restart ComfyUI"
 OTHER_HINT = ("update ComfyUI if it is a core node, or install the custom node pack that provides it "

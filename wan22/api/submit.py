@@ -27,12 +27,12 @@ from typing import Any, Protocol
 import websocket
 
 from ..errors import WorkflowError
-from .client import Client, SubmitError, execution_error, output_items, text_outputs
 from ..graph.convert import check_widget_counts, load_prompt_file, ui_to_api
+from ..graph.widgets import JSON, nodes_of
+from .client import Client, SubmitError, execution_error, output_items, text_outputs
 from .edits import apply_graph_edits, apply_set, set_file_input, set_positive_prompt, set_seed
 from .preflight import preflight
 from .runpod import RUNPOD_SOFT_LIMIT, job_name, runpod_body, send_hint
-from ..graph.widgets import JSON, nodes_of
 
 DEFAULT_SERVER = "http://127.0.0.1:8188"
 Say = Callable[[str], object]

@@ -6,7 +6,7 @@ the inventory's check, preflight, prefetch and fetch planning.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ class PackFile:
     linked: bool = False  # the input is linked: the file is only known when the prompt runs
 
 
-def bundle_files(node: Mapping[str, Any], listings: Mapping[str, Sequence[str]] | None = None) -> list[PackFile]:
+def bundle_files(node: Mapping[str, Any], listings: Mapping[str, Collection[str]] | None = None) -> list[PackFile]:
     """The files a Wan22BundleLoader loads for its mode, in input order. 'auto' is the catalog's
     name for the role; an input serving several roles (ALSO_ROLES) with 'auto' is every one of
     them that `listings` holds (or the first, without listings or when none is there)."""
@@ -72,7 +72,7 @@ def linked_bundle(node: Mapping[str, Any], prompt: Mapping[str, Any]) -> tuple[s
 
 
 def router_stages(node: Mapping[str, Any], prompt: Mapping[str, Any],
-                  listings: Mapping[str, Sequence[str]] | None = None) -> list[list[PackFile]]:
+                  listings: Mapping[str, Collection[str]] | None = None) -> list[list[PackFile]]:
     """Per stage, in load order: the expert (from the linked bundle, else the preset's default
     file), then its LoRAs. PlanError when the router's settings do not resolve."""
     inputs = node.get("inputs") or {}
@@ -92,13 +92,13 @@ def router_stages(node: Mapping[str, Any], prompt: Mapping[str, Any],
 
 
 def router_loras(node: Mapping[str, Any], prompt: Mapping[str, Any],
-                 listings: Mapping[str, Sequence[str]] | None = None) -> list[PackFile]:
+                 listings: Mapping[str, Collection[str]] | None = None) -> list[PackFile]:
     """The LoRAs a router loads, stage by stage (PlanError as router_stages)."""
     return [f for stage in router_stages(node, prompt, listings) for f in stage[1:]]
 
 
 def safe_router_stages(node: Mapping[str, Any], prompt: Mapping[str, Any],
-                       listings: Mapping[str, Sequence[str]] | None = None) -> tuple[list[list[PackFile]], str]:
+                       listings: Mapping[str, Collection[str]] | None = None) -> tuple[list[list[PackFile]], str]:
     """router_stages, or ([], why) when its settings do not resolve."""
     try:
         return router_stages(node, prompt, listings), ""

@@ -27,8 +27,7 @@ from typing import Any
 from ..errors import WorkflowError
 from .convert import Flattener, flatten
 from .judge import NodeJudge
-from .loaders import core_node_types, core_object_info, core_since, comfyui_version, loader, output_node_types, \
-    pack_object_info
+from .loaders import comfyui_version, core_node_types, core_object_info, core_since, loader, output_node_types, pack_object_info
 from .pack_nodes import BUNDLE, PACK_NODE_IDS, PACK_OUTPUT_NODES, ROUTER
 from .packs import frontend_only, pack_for
 from .records import ModelRef, Unjudged, UnknownNode, WorkflowRefs

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ..api.edits import SIZE_NODES, positive_text_nodes, set_seed, use_precomputed_conditioning
-from ..graph.widgets import FILE_INPUTS, consumers, is_link, nodes_of
 from ..audio.frames import DEFAULT_CHUNK, S2V_AUDIO_FPS, frame_plan
 from ..errors import Wan22Error, WorkflowError
+from ..graph.widgets import FILE_INPUTS, consumers, is_link, nodes_of
 from ..plan.routing import preset_for_workflow
 from .jobs import StockJob, TypedJob
 

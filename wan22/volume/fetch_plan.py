@@ -16,7 +16,6 @@ check runs before any byte is written, per filesystem. Planning writes nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import urllib.parse
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import BY_NAME, BY_ROLE, CatalogFile
+from ..graph.reader import read_workflow_file, workflow_refs
 from ..plan.routing import PRESET_TABLE
 from .fetch_hf import hf_remote, is_hf
 from .fetch_http import FetchError, Remote, probe
@@ -95,27 +95,20 @@ def required_roles(workflow_id: str) -> tuple[str, ...]:
 
 
 def workflow_file_roles(path: str) -> tuple[list[str], list[str]]:
-    """The catalog files a workflow JSON (UI or API format, subgraphs included) names anywhere in
-    it, as roles; and the other model file names it mentions (fetch has no URL for those)."""
-    with open(path, encoding="utf-8") as fh:
-        doc = json.load(fh)
+    """The catalog files a workflow file (any shape wan22.graph reads) loads, as roles, read as
+    every reader of prompts reads them (only nodes that run; this pack's nodes by mode and
+    preset); and the other model file names it loads (fetch has no URL for those)."""
+    wf = workflow_refs(read_workflow_file(path))
     roles: list[str] = []
     others: list[str] = []
-    stack: list[Any] = [doc]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, dict):
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
-        elif isinstance(v, str) and v.lower().endswith((".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".gguf")):
-            base = v.replace("\\", "/").rsplit("/", 1)[-1]
-            entry = BY_NAME.get(base)
-            if entry is not None:
-                if entry.role not in roles:
-                    roles.append(entry.role)
-            elif base not in others and "/" not in base:
-                others.append(base)
+    for ref in wf.refs:
+        base = ref.name.replace("\\", "/").rsplit("/", 1)[-1]
+        entry = BY_ROLE.get(ref.role) if ref.role else BY_NAME.get(base)
+        if entry is not None and entry.folder == ref.folder:
+            if entry.role not in roles:
+                roles.append(entry.role)
+        elif ref.name not in others:
+            others.append(ref.name)
     return roles, sorted(others)
 
 

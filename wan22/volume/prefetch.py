@@ -40,22 +40,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..graph.load_order import node_files
+from ..graph.reader import workflow_refs
+
 log = logging.getLogger("wan22")
 
 ENV_SWITCH = "WAN22_PREFETCH"
 NETWORK_FS = ("fuse", "nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "lustre", "9p", "virtiofs", "glusterfs", "gpfs",
               "beegfs", "mfs", "juicefs", "s3fs", "gcsfuse", "wekafs")
-LOADER_INPUTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "UNETLoader": (("unet_name", "diffusion_models"),),
-    "CLIPLoader": (("clip_name", "text_encoders"),),
-    "DualCLIPLoader": (("clip_name1", "text_encoders"), ("clip_name2", "text_encoders")),
-    "VAELoader": (("vae_name", "vae"),),
-    "LoraLoaderModelOnly": (("lora_name", "loras"),),
-    "LoraLoader": (("lora_name", "loras"),),
-    "CLIPVisionLoader": (("clip_name", "clip_vision"),),
-    "AudioEncoderLoader": (("audio_encoder_name", "audio_encoders"),),
-    "CheckpointLoaderSimple": (("ckpt_name", "checkpoints"),),
-}
 
 
 # ---------------------------------------------------------------- switches and machine facts
@@ -433,67 +425,18 @@ class Needed:
     path: str
 
 
-def _wan22_bundle(node: Mapping[str, Any], listings: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, str]]:
-    """role -> (folder, name) of what Wan22BundleLoader resolves ('auto' included)."""
-    from ..plan.bundle_spec import resolve_bundle
-
-    inputs = node.get("inputs", {})
-    values = {k: v for k, v in inputs.items() if isinstance(v, str)}
-    try:
-        return {role: (r.folder, r.name) for role, r in resolve_bundle(str(inputs.get("mode", "i2v")), values, listings).items()}
-    except ValueError:  # missing files: validation reports them
-        return {}
-
-
-def _wan22_router(node: Mapping[str, Any], prompt: Mapping[str, Any], listings: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
-    """(folder, name) per stage, in load order: expert, its LoRAs; then the next stage."""
-    from ..plan.overrides import overrides_from_inputs
-    from ..plan.routing import resolve
-
-    inputs = node.get("inputs", {})
-    link = inputs.get("bundle")
-    bundle = prompt.get(str(link[0]), {}) if isinstance(link, list) and link else {}
-    files = _wan22_bundle(bundle, listings) if bundle.get("class_type") == "Wan22BundleLoader" else {}
-    mode = str(inputs.get("mode", "i2v"))
-    try:
-        ov = overrides_from_inputs(mode, {k: v for k, v in inputs.items() if not isinstance(v, list)})
-        ov.experts = {role: name for role, (_f, name) in files.items()}
-        settings = resolve(mode, str(inputs.get("preset", "fast")), ov)
-    except ValueError:
-        return []
-    out: list[tuple[str, str]] = []
-    for (role, default), loras in zip(settings.experts, settings.loras):
-        out.append(files.get(role, ("diffusion_models", default)))
-        out += [("loras", lo.file) for lo in loras]
-    return out
-
-
-def node_files(node_id: str, prompt: Mapping[str, Any], listings: Mapping[str, Sequence[str]] | None = None) -> list[tuple[str, str]]:
-    """(folder key, file name) a node loads, in the order it loads them."""
-    node = prompt.get(node_id) or {}
-    ct = str(node.get("class_type", ""))
-    inputs = node.get("inputs", {}) if isinstance(node.get("inputs"), dict) else {}
-    if ct in LOADER_INPUTS:
-        return [(folder, inputs[k]) for k, folder in LOADER_INPUTS[ct] if isinstance(inputs.get(k), str)]
-    if ct == "Wan22BundleLoader" and listings is not None:
-        files = _wan22_bundle(node, listings)
-        # the experts load with the router; the rest by folder (the VAE's role depends on the mode)
-        order = ("text_encoders", "vae", "clip_vision", "audio_encoders")
-        return sorted((v for v in files.values() if v[0] in order), key=lambda v: order.index(v[0]))
-    if ct == "Wan22ModeRouter" and listings is not None:
-        return _wan22_router(node, prompt, listings)
-    return []
-
-
 def files_for_prompt(prompt: Mapping[str, Any], resolve: Callable[[str, str], str | None],
                      order: Sequence[str] | None = None,
                      listings: Mapping[str, Sequence[str]] | None = None) -> list[Needed]:
-    """The files an API-format prompt loads, each once, in `order` (node ids; the prompt's own
-    order for nodes it leaves out). Names `resolve` cannot find are left to validation."""
+    """The files an API-format prompt loads (read by wan22.graph, as every reader of prompts
+    reads them), each once, in `order` (node ids; the prompt's own order for nodes it leaves
+    out). Names `resolve` cannot find are left to validation."""
+    wf = workflow_refs(prompt, listings=listings)
+    per_node = node_files(wf, listings)
     ids = [i for i in (order or []) if i in prompt] + [i for i in prompt if i not in set(order or [])]
     out: dict[str, Needed] = {}
     for nid in ids:
-        for folder, name in node_files(nid, prompt, listings):
+        for folder, name in per_node.get(nid, ()):
             path = resolve(folder, name)
             if path and path not in out:
                 out[path] = Needed(nid, str(prompt[nid].get("class_type", "")), folder, name, path)
