@@ -156,7 +156,7 @@ class NodeJudge:
     def dynamic(self, nid: str, node: Mapping[str, Any], fi: FileInput) -> None:
         """Dict-valued inputs (rgthree Power Lora Loader's lora_1..N): switched-on entries' files."""
         assert fi.pattern is not None
-        entries = [(k, v) for k, v in (node.get("inputs") or {}).items() if fi.pattern.fullmatch(k)]
+        entries = [(k, v) for k, v in (node.get("inputs") or {}).items() if fi.matches(k)]
         if not entries:
             wv = self.ui_node(nid).get("widgets_values")
             entries = [(f"lora_{i}", v) for i, v in enumerate(wv if isinstance(wv, list) else []) if isinstance(v, Mapping)

@@ -1,11 +1,8 @@
 """The one table of loader inputs: which inputs of which node types name a model file, the folder
 key each is read from, the kind of model expected, and which custom-node pack provides a node
 type. Read from `wan22/data/loaders.json` (its `about` says how each part was taken, its
-`sources` the repository and commit of every pack's part).
-
-Until that file is in the tree, the same table is built from the two files it replaces
-(`loader_nodes.json`: ComfyUI's core loaders taken from a real server; `node_packs.json`: the
-packs Wan workflows use), in the same format, so the reader does not change when it lands.
+`sources` the repository and commit of every pack's part). Every reader of prompts uses it
+through this module (graph.reader, graph.judge, graph.packs).
 """
 
 from __future__ import annotations
@@ -27,8 +24,6 @@ FOLDER_KIND = {"diffusion_models": "diffusion_model", "unet": "diffusion_model",
                "text_encoders": "text_encoder", "clip": "text_encoder", "clip_gguf": "text_encoder", "vae": "vae",
                "loras": "lora", "clip_vision": "clip_vision", "audio_encoders": "audio_encoder",
                "checkpoints": "checkpoint", "upscale_models": "upscale_model"}
-# VAELoader's built-in choices that are not files (ComfyUI nodes.py VAELoader.vae_list).
-_VAE_BUILTINS = ["pixel_space", "taesd", "taesdxl", "taesd3", "taef1"]
 
 
 @dataclass(frozen=True)
@@ -45,9 +40,10 @@ class FileInput:
     pattern: re.Pattern[str] | None = None
     field: str = ""
     on_field: str = ""
+    format: str = "any"  # safetensors, gguf or any
 
     def matches(self, input_name: str) -> bool:
-        return input_name == self.name if self.pattern is None else bool(self.pattern.fullmatch(input_name))
+        return input_name == self.name if self.pattern is None else bool(self.pattern.match(input_name))
 
 
 @dataclass(frozen=True)
@@ -58,48 +54,19 @@ class Loader:
 
 
 def _file_input(d: Mapping[str, Any]) -> FileInput:
-    folder = str(d["folder"])
-    return FileInput(folder=folder, kind=str(d.get("kind") or FOLDER_KIND.get(folder, "other")),
+    folder = canonical_folder(str(d["folder"]))
+    return FileInput(folder=folder, format=str(d.get("format") or "any"), kind=str(d.get("kind") or FOLDER_KIND.get(folder, "other")),
                      name=str(d.get("name") or ""), widget=d.get("widget"), required=bool(d.get("required")),
                      none=tuple(str(v) for v in d.get("none") or ()),
                      pattern=re.compile(d["pattern"]) if d.get("pattern") else None,
                      field=str(d.get("field") or ""), on_field=str(d.get("on_field") or ""))
 
 
-def _from_old_files() -> dict[str, Any]:
-    """The table in the loaders.json format, from loader_nodes.json + node_packs.json."""
-    core = json.loads((DATA / "loader_nodes.json").read_text(encoding="utf-8"))
-    packs = json.loads((DATA / "node_packs.json").read_text(encoding="utf-8"))
-    loaders: dict[str, Any] = {}
-    for ntype, entry in core["nodes"].items():
-        required = entry.get("input", {}).get("required", {})
-        rows = []
-        for name, folders in entry["folders"].items():
-            spec = required.get(name) or entry.get("input", {}).get("optional", {}).get(name) or [[]]
-            builtins = [str(c) for c in (spec[0] if isinstance(spec[0], list) else []) if c is not None]
-            none = _VAE_BUILTINS if ntype == "VAELoader" else builtins
-            rows.append({"name": name, "folder": folders[0], "kind": FOLDER_KIND.get(folders[0], "other"),
-                         "required": name in required and not none, "none": none})
-        loaders[ntype] = {"pack": "core", "inputs": rows}
-    for p in packs["packs"]:
-        for ntype, rows in (p.get("loaders") or {}).items():
-            loaders[ntype] = {"pack": p["id"], "inputs": [
-                {"name": n, "widget": int(i), "folder": f, "kind": FOLDER_KIND.get(f, "other"), "required": True,
-                 "none": ["none"]} for i, n, f in rows]}
-    return {"about": "built from loader_nodes.json and node_packs.json", "comfyui": core["comfyui"],
-            "folder_keys": core["folder_keys"], "core_nodes": core["core_nodes"], "output_nodes": core["output_nodes"],
-            "core_since": {}, "object_info": {k: v for k, v in core["nodes"].items()},
-            "pack_object_info": core["pack_nodes"], "sources": {}, "packs": packs["packs"], "loaders": loaders,
-            "folder_aliases": {}}
-
-
 @lru_cache(maxsize=1)
 def table() -> Mapping[str, Any]:
-    """The whole table (loaders.json, or the same built from the two older files)."""
-    if TABLE_FILE.is_file():
-        data: dict[str, Any] = json.loads(TABLE_FILE.read_text(encoding="utf-8"))
-        return data
-    return _from_old_files()
+    """The whole table (wan22/data/loaders.json)."""
+    data: dict[str, Any] = json.loads(TABLE_FILE.read_text(encoding="utf-8"))
+    return data
 
 
 @lru_cache(maxsize=1)
@@ -147,6 +114,14 @@ def core_since(node_type: str) -> str | None:
 def folder_aliases(key: str) -> tuple[str, ...]:
     """The folder keys a pack's own key reads from (`unet_gguf` -> diffusion_models, unet)."""
     return tuple((table().get("folder_aliases") or {}).get(key) or ())
+
+
+def canonical_folder(key: str) -> str:
+    """The ComfyUI folder key whose folders a pack's own key (or a legacy name) lists:
+    `unet_gguf` -> diffusion_models (the table's folder_aliases)."""
+    if key in table()["folder_keys"]:
+        return key
+    return next((a for a in folder_aliases(key) if a in table()["folder_keys"]), key)
 
 
 def packs() -> list[Mapping[str, Any]]:
