@@ -140,7 +140,8 @@ def test_files_outside_the_catalog_are_judged_as_what_their_node_loads(damaged: 
     by = {b["name"]: b for b in st.blocking}
     high = by["wan2.2_fun_control_high_noise_14B_fp8_scaled.safetensors"]
     assert high["status"] == "wrong_model"
-    assert "the header says this is a Wan LoRA" in high["hint"] and "must be a diffusion model (node 101 UNETLoader" in high["hint"]
+    # judged by its header as what the loader input expects (volume.kinds), with the node that loads it
+    assert "the header says this is Wan LoRA" in high["hint"] and "expects a diffusion model (node 101 UNETLoader" in high["hint"]
     # the low expert is a diffusion model in a sub-folder, which ComfyUI lists as 'fun/<name>'
     low = by[low_path.name]
     assert low["status"] == "misplaced" and f"mv -n {low_path} {dm / low_path.name}" in low["hint"]
@@ -179,12 +180,13 @@ def test_gguf_and_unknown_nodes(tmp_path: Path) -> None:
     rep = report_for(tmp_path, wf=wf)
     st = rep.workflows["wf"]
     gguf = next(f for f in rep.files if f.name.endswith(".gguf"))
-    assert gguf.status == "ok" and "only its presence is checked" in gguf.hint
+    # its header is read (volume.gguf_header): 64 zero bytes after the magic are no GGUF
+    assert gguf.status == "corrupt" and "not a readable GGUF file" in gguf.hint
     assert [u["type"] for u in st.unknown_nodes] == ["UnetLoaderGGUF"]
     assert st.unknown_nodes[0]["pack"]["name"] == "ComfyUI-GGUF"
     assert any("ComfyUI-GGUF" in w for w in st.warnings)
     # without a server we cannot know whether the pack is installed: listed, not blocking
-    assert {b["name"] for b in st.blocking} == {"wan2.2_vae.safetensors"}
+    assert {b["name"] for b in st.blocking} == {"wan2.2_vae.safetensors", gguf.name}
 
 
 def test_cli_usage_errors_and_mixing_with_workflow_ids(demo: tuple[Path, set[tuple[str, str]]], tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..catalog import MODEL_EXTENSIONS
 from .convert import Flattener
-from .loaders import FOLDER_KIND, FileInput, Loader
+from .loaders import FOLDER_KIND, FileInput, Loader, canonical_folder
 from .pack_nodes import bundle_files, safe_router_stages
 from .records import ModelRef, Unjudged, WorkflowRefs
 from .widgets import input_specs, is_link
@@ -81,7 +81,7 @@ class NodeJudge:
         self.out.unjudged.append(Unjudged(nid, str(node.get("class_type")), self.title(node), inp, why, fix))
 
     def add(self, nid: str, node: Mapping[str, Any], folder: str, inp: str, name: str, kind: str,
-            role: str | None = None) -> None:
+            role: str | None = None, fmt: str = "any") -> None:
         ntype = str(node.get("class_type"))
         parts = name.replace("\\", "/").split("/")
         if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":"):
@@ -89,7 +89,8 @@ class NodeJudge:
                        f"pick the file from the '{folder}' list instead")
             return
         self.out.refs.append(ModelRef(folder, name, nid, ntype, inp, self.title(node),
-                                      expects(kind, ntype, node.get("inputs") or {}), role, self.url_for(nid, name, folder)))
+                                      expects(kind, ntype, node.get("inputs") or {}), role, self.url_for(nid, name, folder),
+                                      fmt))
 
     # ---- this pack's nodes
 
@@ -130,8 +131,11 @@ class NodeJudge:
     def one_input(self, nid: str, node: Mapping[str, Any], ld: Loader, fi: FileInput, value: Any, present: bool) -> None:
         if not present or value is None or value == "":
             if fi.required:
+                names = {i.name for i in ld.inputs}
+                stray = [f"{k}={v!r}" for k, v in (node.get("inputs") or {}).items() if k not in names and looks_like_file(v)]
                 self.block(nid, node, fi.name, "the loader has no file name for this input (a converter that dropped "
-                           "it, or an empty widget)", FIX_EXPORT)
+                           "it, or an empty widget)" + (f"; it has {', '.join(stray)} instead, an input this loader "
+                                                        "does not have" if stray else ""), FIX_EXPORT)
             return
         if is_link(value):
             src = self.prompt.get(value[0]) or {}
@@ -140,7 +144,7 @@ class NodeJudge:
                        f"set '{fi.name}' on the loader itself, or check the file node {value[0]} picks by hand")
             return
         if looks_like_file(value):
-            self.add(nid, node, fi.folder, fi.name, str(value), fi.kind)
+            self.add(nid, node, fi.folder, fi.name, str(value), fi.kind, fmt=fi.format)
             return
         if isinstance(value, str) and (value in fi.none or self._builtin_choice(ld, fi, value)):
             return
@@ -165,7 +169,7 @@ class NodeJudge:
             if isinstance(v, Mapping) and v.get(fi.on_field, True) and v.get(fi.field) not in (None, "", *fi.none):
                 name = v.get(fi.field)
                 if looks_like_file(name):
-                    self.add(nid, node, fi.folder, k, str(name), fi.kind)
+                    self.add(nid, node, fi.folder, k, str(name), fi.kind, fmt=fi.format)
                 else:
                     self.block(nid, node, k, f"it holds {name!r}, which is not a model file name",
                                f"pick a file from the '{fi.folder}' folder")
@@ -187,12 +191,16 @@ class NodeJudge:
                     self.block(nid, node, spec.name, "the file name comes through a link, so it is only known when "
                                "the workflow runs", f"set '{spec.name}' on the node itself")
                 elif looks_like_file(value):
-                    self.add(nid, node, best[0], spec.name, str(value), _kind(best[0]))
+                    self.add(nid, node, canonical_folder(best[0]), spec.name, str(value), _kind(best[0]))
 
     # ---- types nobody here knows
 
     def is_subgraph_id(self, ntype: str) -> bool:
         return bool(UUID.match(ntype)) or ntype in self.subgraph_ids
+
+    def frontend_node(self, nid: str, node: Mapping[str, Any]) -> None:
+        self.block(nid, node, "class_type", f"{node.get('class_type')} is a frontend-only node (the frontend resolves "
+                   "it when it queues a prompt); in an API prompt ComfyUI refuses it", FIX_EXPORT)
 
     def subgraph(self, nid: str, node: Mapping[str, Any]) -> None:
         self.block(nid, node, "class_type", f"its type {node.get('class_type')!r} is a subgraph id: the tool that "

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkflowError
-from .convert import Flattener, flatten
+from .convert import GET_NODE, SET_NODE, Flattener, flatten
 from .judge import NodeJudge
 from .loaders import comfyui_version, core_node_types, core_object_info, core_since, loader, output_node_types, pack_object_info
 from .pack_nodes import BUNDLE, PACK_NODE_IDS, PACK_OUTPUT_NODES, ROUTER
@@ -33,7 +33,10 @@ from .packs import frontend_only, pack_for
 from .records import ModelRef, Unjudged, UnknownNode, WorkflowRefs
 from .shapes import read_shape
 from .templates import subgraph_defs
-from .widgets import ObjectInfo, is_link, sorted_nodes
+from .widgets import VIRTUAL_NODE_TYPES, ObjectInfo, is_link, sorted_nodes
+
+# Node types only the frontend has: a prompt that still holds one was not written by the frontend.
+FRONTEND_ONLY = VIRTUAL_NODE_TYPES | {SET_NODE, GET_NODE}
 
 __all__ = ["ModelRef", "Unjudged", "UnknownNode", "WorkflowRefs", "known_info", "read_workflow_file", "workflow_refs"]
 
@@ -88,11 +91,14 @@ def _judge_node(col: NodeJudge, nid: str, node: Mapping[str, Any], live: bool) -
         col.by_listing(nid, node)
     elif col.is_subgraph_id(ntype):
         col.subgraph(nid, node)
+    elif ntype in FRONTEND_ONLY:
+        col.frontend_node(nid, node)
     else:
         col.unknown(nid, node)
         if ld is not None:
             col.loader(nid, node, ld)  # a loader the live server lacks: its files are still named
-    if ntype in col.info or ntype in PACK_NODE_IDS or frontend_only(ntype) or col.is_subgraph_id(ntype):
+    if ntype in col.info or ntype in PACK_NODE_IDS or frontend_only(ntype) or col.is_subgraph_id(ntype) \
+            or ntype in FRONTEND_ONLY:
         return None
     if core:
         return None

@@ -25,6 +25,7 @@ class ModelRef:
     expects: str  # the kind: diffusion_model, text_encoder, umt5_xxl, vae, lora, clip_vision, audio_encoder, checkpoint...
     role: str | None = None  # the catalog role the node asks for (this pack's nodes)
     url: str | None = None  # download link the workflow carries (properties.models)
+    format: str = "any"  # what the loader reads: safetensors, gguf or any (loaders.json)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -27,6 +27,7 @@ from .checks import HeaderCache
 from .find import find
 from .inventory import run_inventory
 from .listing import MAX_ROOT_ENTRIES, SAFETENSORS_EXTS, Listing, scan
+from .ref_judge import HEADER_EXTS, judged_at, located, same_model, same_model_hint
 from .report import Finding, Report, WorkflowStatus, preset_roles
 from .roots import FolderConfig
 from .verify import Progress, verify_findings
@@ -153,6 +154,16 @@ class _Run:
     extra: Mapping[str, frozenset[str]]
     findings: dict[tuple[str, str], RefFinding] = field(default_factory=dict)
 
+    def _find(self, ref: ModelRef, entry: CatalogFile, listed: bool) -> Finding:
+        """A catalog file as the catalog's; another name by its header where ComfyUI loads it;
+        else where users misplace files, or by name for files without a header we read."""
+        path = located(self.cfg, self.listing, ref) if listed and not entry.role else None
+        if path is not None and path.lower().endswith(HEADER_EXTS) and entry.kind.startswith(("not:", "any:")):
+            return judged_at(path, ref, self.headers)
+        if listed and ref.name.lower().endswith(SAFETENSORS_EXTS):
+            return find(self.cfg, entry, self.listing, self.headers)
+        return _name_only(self.cfg, self.listing, entry, self.extra)
+
     def judge(self, ref: ModelRef) -> RefFinding | None:
         """The finding for `ref` (shared by every reference to the same file); None: not checked."""
         key = (ref.folder, ref.name)
@@ -161,12 +172,13 @@ class _Run:
             listed = ref.folder in WAN_FOLDER_KEYS
             if not listed and ref.folder not in self.extra:
                 return None
-            if listed and ref.name.lower().endswith(SAFETENSORS_EXTS):
-                f = find(self.cfg, entry, self.listing, self.headers)
-            else:
-                f = _name_only(self.cfg, self.listing, entry, self.extra)
+            f = self._find(ref, entry, listed)
             if "\\" in ref.name and f.status not in USABLE:
-                f.status, f.hint = "missing", _windows_hint(self.cfg, self.listing, ref) + "\n" + f.hint
+                rest = [ln for ln in f.hint.splitlines() if ref.name not in ln and "download it to" not in ln]
+                f.status, f.hint = "missing", "\n".join([_windows_hint(self.cfg, self.listing, ref), *rest])
+            if f.status == "missing" and listed:
+                same = same_model_hint(same_model(self.cfg, self.listing, ref, self.headers), ref)
+                f.hint = f"{same}\n{f.hint}" if same else f.hint
             words = EXPECTS.get(ref.expects, ("", ""))[0]
             self.findings[key] = RefFinding(**{k: getattr(f, k) for k in Finding.__dataclass_fields__},
                                             expects=entry.description if entry.role else words)
