@@ -81,7 +81,7 @@ function renderResult(el, report) {
     h("div", { class: "wan22-muted" }, `${report.files?.length ?? 0} model file(s) referenced · headers only, nothing written`)));
   for (const b of st.blocking ?? []) {
     // a file's hint is on its row below; a missing node type's, an unjudged input's or a config error's is here
-    const own = b.role === "node_type" || b.role === "config" || b.role === "unjudged";
+    const own = b.role === "node_type" || b.role === "config" || b.role === "unjudged" || b.role === "pairing";
     el.append(h("div", { class: "wan22-wf-block", dataset: { wan22Blocking: b.name, status: b.status } },
       statusBadge(b.status, report), " ", own && b.role === "node_type" ? `node type ${b.name}` : b.name,
       (b.nodes ?? []).length ? h("span", { class: "wan22-muted" }, ` · node ${b.nodes.join(", ")}`) : null,

@@ -37,7 +37,7 @@ export function fetchCommands(report) {
   for (const [id, st] of Object.entries(report?.workflows ?? {})) {
     if (st.ready) continue;
     // a file's status (an unjudged input or a missing node type is not fetched)
-    const statuses = (st.blocking ?? []).filter((b) => b.role !== "unjudged" && b.role !== "node_type").map((b) => b.status);
+    const statuses = (st.blocking ?? []).filter((b) => !["unjudged", "node_type", "pairing"].includes(b.role)).map((b) => b.status);
     const wf = `--workflow ${shellQuote(id)}`;
     out.push({
       workflow: id,

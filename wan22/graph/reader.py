@@ -30,6 +30,7 @@ from .judge import NodeJudge
 from .loaders import comfyui_version, core_node_types, core_object_info, core_since, loader, output_node_types, pack_object_info
 from .pack_nodes import BUNDLE, PACK_NODE_IDS, PACK_OUTPUT_NODES, ROUTER
 from .packs import frontend_only, pack_for
+from .pairing import pairing_problems
 from .records import ModelRef, Unjudged, UnknownNode, WorkflowRefs
 from .shapes import read_shape
 from .templates import subgraph_defs
@@ -129,6 +130,7 @@ def workflow_refs(data: Any, object_info: ObjectInfo | None = None, listings: Ma
         ntype = _judge_node(col, nid, prompt[nid], live)
         if ntype is not None:
             unknown.setdefault(ntype, []).append(nid)
+    out.conflicts = pairing_problems(out.refs)
     maps = list(manager_maps)
     out.unknown = [UnknownNode(t, tuple(ids), pack_for(t, maps), core_since(t), comfyui_version())
                    for t, ids in sorted(unknown.items())]

@@ -89,6 +89,7 @@ class WorkflowRefs:
     unjudged: list[Unjudged] = field(default_factory=list)
     shape: str = ""  # how the workflow arrived (graph.shapes)
     runs: list[str] = field(default_factory=list)  # ids of the nodes that feed an output, in id order
+    conflicts: list[Unjudged] = field(default_factory=list)  # files that cannot work together (graph.pairing)
 
     def files(self) -> list[tuple[str, str]]:
         """(folder key, name) of every file, once, in reference order."""

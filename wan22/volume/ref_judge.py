@@ -89,6 +89,14 @@ def same_model(cfg: FolderConfig, listing: Listing, ref: ModelRef, headers: Head
     return out
 
 
+def same_name_elsewhere(cfg: FolderConfig, listing: Listing, ref: ModelRef) -> list[str]:
+    """Names (relative to the folder) of files of this base name in a subfolder of it, which
+    ComfyUI lists as 'sub/name' (bare names such as high_noise_model.safetensors)."""
+    base = ref.name.replace("\\", "/").rsplit("/", 1)[-1]
+    return [rel for rel, _p in _files(cfg, listing, ref.folder)
+            if rel != ref.name and rel.rsplit("/", 1)[-1] == base][:MAX_CANDIDATES]
+
+
 def same_model_hint(names: list[str], ref: ModelRef) -> str:
     if not names:
         return ""

@@ -27,7 +27,7 @@ from .checks import HeaderCache
 from .find import find
 from .inventory import run_inventory
 from .listing import MAX_ROOT_ENTRIES, SAFETENSORS_EXTS, Listing, scan
-from .ref_judge import HEADER_EXTS, judged_at, located, same_model, same_model_hint
+from .ref_judge import HEADER_EXTS, judged_at, located, same_model, same_model_hint, same_name_elsewhere
 from .report import Finding, Report, WorkflowStatus, preset_roles
 from .roots import FolderConfig
 from .verify import Progress, verify_findings
@@ -164,6 +164,14 @@ class _Run:
             return find(self.cfg, entry, self.listing, self.headers)
         return _name_only(self.cfg, self.listing, entry, self.extra)
 
+    def _elsewhere(self, ref: ModelRef) -> str:
+        """For a missing file: the same model under another name, or this name in a subfolder."""
+        same = same_model_hint(same_model(self.cfg, self.listing, ref, self.headers), ref)
+        sub = same_name_elsewhere(self.cfg, self.listing, ref) if "\\" not in ref.name else []
+        return "\n".join([*([same] if same else []), *(
+            [f"a file of this name is in a subfolder: pick '{sub[0]}' in node {ref.node} ({ref.node_type}) "
+             f"'{ref.input}' if it is this one" + (f" (also: {', '.join(sub[1:])})" if sub[1:] else "")] if sub else [])])
+
     def judge(self, ref: ModelRef) -> RefFinding | None:
         """The finding for `ref` (shared by every reference to the same file); None: not checked."""
         key = (ref.folder, ref.name)
@@ -177,8 +185,7 @@ class _Run:
                 rest = [ln for ln in f.hint.splitlines() if ref.name not in ln and "download it to" not in ln]
                 f.status, f.hint = "missing", "\n".join([_windows_hint(self.cfg, self.listing, ref), *rest])
             if f.status == "missing" and listed:
-                same = same_model_hint(same_model(self.cfg, self.listing, ref, self.headers), ref)
-                f.hint = f"{same}\n{f.hint}" if same else f.hint
+                f.hint = "\n".join(h for h in (self._elsewhere(ref), f.hint) if h)
             words = EXPECTS.get(ref.expects, ("", ""))[0]
             self.findings[key] = RefFinding(**{k: getattr(f, k) for k in Finding.__dataclass_fields__},
                                             expects=entry.description if entry.role else words)
@@ -213,6 +220,9 @@ def _status(run: _Run, wf: WorkflowRefs) -> FileStatus:
         elif f.status not in USABLE:
             st.blocking.append({"role": f.role, "name": f.name, "folder": f.folder, "status": f.status, "hint": f.hint,
                                 "nodes": nodes})
+    for c in wf.conflicts:
+        st.blocking.append({"role": "pairing", "name": f"{c.node_type} {c.input}", "status": "wrong_model",
+                            "hint": c.hint(), "nodes": [c.node], "input": c.input, "why": c.why})
     for j in wf.unjudged:
         st.unjudged.append(j.as_dict())
         st.blocking.append({"role": "unjudged", "name": f"{j.node_type} {j.input}", "status": "missing",
