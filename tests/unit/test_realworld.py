@@ -147,7 +147,7 @@ CASES: dict[str, Case] = {
         damaged=V(False, {KJ_HI: "wrong_model", KJ_VAE: S, KJ_UMT5: S, CLIPV: S, "high_noise_model.safetensors": M,
                           KJ_LO: S, "low_noise_model.safetensors": M}),
         hints={f"demo:{KJ_HI}": (f"pick '{I2V_HI}'",), f"demo:{KJ_VAE}": (f"pick '{VAE21}'",),
-               f"community:high_noise_model.safetensors": (f"pick '{SEKO}high_noise_model.safetensors'",),
+               "community:high_noise_model.safetensors": (f"pick '{SEKO}high_noise_model.safetensors'",),
                f"damaged:{KJ_HI}": ("LoRA",)}),
     "averystormknight-hue__Wan22-ti2v-runpod__wan22_ti2v_api.json": Case(
         "TI2V 5B in a 14B-style WanVideoWrapper graph whose LoRA selectors still hold template placeholders "
