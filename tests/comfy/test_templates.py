@@ -168,3 +168,18 @@ def test_the_route_reads_a_body_that_arrives_in_pieces(comfy_server: Any) -> Non
         conn.close()
     assert status == 200, got
     assert got["ready"] is False and got["nodes_at_fault"] == ["92", "95"]
+
+
+def test_the_route_reads_every_prompt_shape_with_one_file_list(comfy_server: Any) -> None:
+    """An API prompt, a queue item and a RunPod body of the bundle/router graph: one verdict, one
+    file list (the bundle's files for its mode, the router's LoRAs for its preset), its shape named."""
+    prompt = json.loads((REPO / "example_workflows" / "api" / "wan22_i2v_fast.json").read_text())
+    seen = []
+    for shape, body in (("api", prompt), ("queue-item", [7, "a1b2", prompt, {}, ["11"]]),
+                        ("runpod-body", {"input": {"workflow": prompt}})):
+        status, got = post(comfy_server, json.dumps(body).encode())
+        assert status == 200, got
+        st = got["workflows"]["workflow"]
+        assert st["shape"] == shape and st["unjudged"] == []
+        seen.append((got["ready"], sorted((f["folder"], f["name"]) for f in got["files"])))
+    assert seen[0] == seen[1] == seen[2] and len(seen[0][1]) == 6

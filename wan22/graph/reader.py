@@ -94,10 +94,10 @@ def _judge_node(col: NodeJudge, nid: str, node: Mapping[str, Any], live: bool) -
         col.subgraph(nid, node)
     elif ntype in FRONTEND_ONLY:
         col.frontend_node(nid, node)
+    elif ld is not None:
+        col.loader(nid, node, ld)  # a loader the live server lacks: its files are still named (the type blocks)
     else:
         col.unknown(nid, node)
-        if ld is not None:
-            col.loader(nid, node, ld)  # a loader the live server lacks: its files are still named
     if ntype in col.info or ntype in PACK_NODE_IDS or frontend_only(ntype) or col.is_subgraph_id(ntype) \
             or ntype in FRONTEND_ONLY:
         return None
