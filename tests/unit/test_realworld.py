@@ -1,7 +1,7 @@
 """Every community workflow in ../shared/realworld/ (third-party files, read in place, never
 copied here) judged on three volumes: the demo volume (`demo-volume`), the same with the T2V and
-5B stand-ins plus community-named stand-ins (Kijai names, bare-named Seko LoRAs, a GGUF I2V/T2V
-pair: wan22.demo.community_standins), and that volume damaged (a LoRA under a KJ expert name, a T2V
+5B stand-ins plus community-named stand-ins (`--community-names --gguf`: Kijai names, bare-named
+Seko LoRAs, a GGUF I2V/T2V pair), and that volume damaged (a LoRA under a KJ expert name, a T2V
 GGUF under an I2V GGUF name, a GGUF cut short). Every verdict, every named file and its status,
 every input that cannot be judged is asserted. Why each verdict is the right one is written next
 to its file (the README of that folder describes the graphs).
@@ -175,21 +175,25 @@ CASES: dict[str, Case] = {
 
 @pytest.fixture(scope="module")
 def volumes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from wan22.demo import community_standins as cs
-    from wan22.demo.demo_volume import make_demo_volume
+    """`python -m wan22 demo-volume DIR`; the same `--with-t2v --with-5b --community-names --gguf`;
+    and that one with the damage cases written over it."""
+    import os
+    import subprocess
+    import sys
 
+    from wan22.demo.community_standins import write_damage_cases
+
+    repo = Path(__file__).resolve().parents[2]
     out = {}
-    for name in ("demo", "community", "damaged"):
+    for name, flags in (("demo", []), ("community", ["--with-t2v", "--with-5b", "--community-names", "--gguf"]),
+                        ("damaged", ["--with-t2v", "--with-5b", "--community-names", "--gguf"])):
         root = tmp_path_factory.mktemp(name)
-        if name == "demo":
-            make_demo_volume(str(root))
-            out[name] = root
-            continue
-        make_demo_volume(str(root), with_t2v=True, with_5b=True)
-        cs.write_community_names(str(root), 1)
-        cs.write_gguf_standins(str(root))
+        p = subprocess.run([sys.executable, "-m", "wan22", "demo-volume", str(root), *flags], cwd=repo,
+                           capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "PYTHONPATH": str(repo), "COMFYUI_PATH": os.devnull})
+        assert p.returncode == 0, p.stderr
         if name == "damaged":
-            cs.write_damage_cases(str(root), 1)
+            write_damage_cases(str(root), 1)
         out[name] = root
     return out
 
