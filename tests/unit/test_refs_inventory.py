@@ -186,7 +186,9 @@ def test_gguf_and_unknown_nodes(tmp_path: Path) -> None:
     assert st.unknown_nodes[0]["pack"]["name"] == "ComfyUI-GGUF"
     assert any("ComfyUI-GGUF" in w for w in st.warnings)
     # without a server we cannot know whether the pack is installed: listed, not blocking
-    assert {b["name"] for b in st.blocking} == {"wan2.2_vae.safetensors", gguf.name}
+    # (and a 14B I2V expert under the 5B template's Wan 2.2 VAE cannot decode: the pairing blocks)
+    assert {(b["role"], b["name"]) for b in st.blocking} == {("vae22", "wan2.2_vae.safetensors"), ("", gguf.name),
+                                                             ("pairing", "VAELoader vae_name")}
 
 
 def test_cli_usage_errors_and_mixing_with_workflow_ids(demo: tuple[Path, set[tuple[str, str]]], tmp_path: Path) -> None:
