@@ -30,6 +30,7 @@ them:
   muted or bypassed nodes are not in the prompt; a bypassed node passes an input of the wanted
   type through (the frontend's `_getBypassSlotIndex`), a Reroute its one input, a muted node
   nothing; a PrimitiveNode writes its value into the widgets it feeds (`applyToGraph`);
+  KJNodes' frontend-only GetNode passes what feeds the SetNode of the same name (same graph);
 * a node's widgets are restored by position from `widgets_values` (a short list leaves the
   remaining widgets at their defaults, extra values are ignored), and every widget the frontend
   sends is sent; a seed's `control_after_generate` and upload buttons are not;
