@@ -24,8 +24,8 @@ from .widgets import input_specs, is_link
 FILE_EXTS = (*MODEL_EXTENSIONS, ".gguf", ".onnx")
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_PRIMITIVE_HOPS = 16
-FIX_EXPORT = ("save the workflow from ComfyUI's own menu (Workflow > Export (API)) instead of a converter, or set "
-              "the file in the UI and export again")
+EXPORT = "save the workflow from ComfyUI's own menu (Workflow > Export (API)) instead of a converter"
+FIX_EXPORT = EXPORT + ", or set the file in the UI and export again"
 
 
 def looks_like_file(v: Any) -> bool:
@@ -200,12 +200,12 @@ class NodeJudge:
 
     def frontend_node(self, nid: str, node: Mapping[str, Any]) -> None:
         self.block(nid, node, "class_type", f"{node.get('class_type')} is a frontend-only node (the frontend resolves "
-                   "it when it queues a prompt); in an API prompt ComfyUI refuses it", FIX_EXPORT)
+                   "it when it queues a prompt); in an API prompt ComfyUI refuses it", EXPORT)
 
     def subgraph(self, nid: str, node: Mapping[str, Any]) -> None:
         self.block(nid, node, "class_type", f"its type {node.get('class_type')!r} is a subgraph id: the tool that "
                    "wrote this prompt did not expand the subgraph, so its loaders are not in it (ComfyUI refuses it)",
-                   FIX_EXPORT)
+                   EXPORT)
 
     def unknown(self, nid: str, node: Mapping[str, Any]) -> None:
         """properties.models entries the frontend saved for names the widgets still hold; every other

@@ -178,6 +178,8 @@ class Report:
             if not st.ready:
                 why = ", ".join(f"{b['name']} ({b['status']})" for b in st.blocking)
                 out.append(f"NOT READY: {wid}: {why}")
+        out += [f"blocks ({wid}): {b['hint']}" for wid in ids for b in self.workflows[wid].blocking
+                if b.get("role") in ("unjudged", "pairing", "node_type") and b.get("hint")]
         out += [f"note ({wid}): {w}" for wid in ids for w in self.workflows[wid].warnings]
         return out
 
