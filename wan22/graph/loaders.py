@@ -17,8 +17,6 @@ from typing import Any
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TABLE_FILE = DATA / "loaders.json"
-KINDS = ("diffusion_model", "text_encoder", "vae", "lora", "clip_vision", "audio_encoder", "checkpoint",
-         "upscale_model", "other")
 # The kind a loader of each folder key expects (where the table does not say).
 FOLDER_KIND = {"diffusion_models": "diffusion_model", "unet": "diffusion_model", "unet_gguf": "diffusion_model",
                "text_encoders": "text_encoder", "clip": "text_encoder", "clip_gguf": "text_encoder", "vae": "vae",
