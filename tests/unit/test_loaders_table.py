@@ -49,6 +49,9 @@ def test_every_loader_names_a_known_pack_folder_and_kind(table: dict[str, Any]) 
             where = f"{ct}.{e.get('name') or e.get('pattern')}"
             if e["folder"] not in folders:
                 bad.append(f"{where}: folder {e['folder']!r} is neither a folder key nor an alias")
+            if e.get("match", "exact") not in {"exact", "substring", "rgthree"} or \
+                    e.get("when_missing", "error") not in {"error", "skipped"}:
+                bad.append(f"{where}: match {e.get('match')!r}, when_missing {e.get('when_missing')!r}")
             if e["kind"] not in KINDS:
                 bad.append(f"{where}: kind {e['kind']!r}")
             if "pattern" in e:
@@ -78,7 +81,9 @@ def test_sources_name_a_commit_and_cover_every_pack_with_loaders(table: dict[str
     packs = {p["id"]: p for p in table["packs"]}
     for pid, src in table["sources"].items():
         assert pid in packs, pid
-        assert re.fullmatch(r"[0-9a-f]{40}", src["commit"]), (pid, src["commit"])
+        for commit in (src["commit"], *src.get("path_commits", {}).values()):
+            assert re.fullmatch(r"[0-9a-f]{40}", commit), (pid, commit)
+        assert set(src.get("path_commits", {})) <= set(src["paths"]), pid
         assert src["url"] == packs[pid]["url"] and src["name"] == packs[pid]["name"], pid
         assert src["paths"] and all(isinstance(p, str) and p for p in src["paths"]), pid
         assert re.fullmatch(r"\d{4}-\d\d-\d\d", src["read"]), pid
