@@ -199,3 +199,41 @@ def write_damage_cases(root: str, seed: int) -> dict[str, str]:
     write_gguf_sparse(path, tensors, _gguf_meta("i2v_high", "wan", f"stand-in for {name}"), size=len(head) + data // 2)
     out["gguf_cut_short"] = path
     return out
+
+
+def write_extras(root: str, seed: int, community_names: bool, gguf: bool) -> list[dict[str, object]]:
+    """What `demo-volume --community-names / --gguf` add, refusing to overwrite a real file."""
+    for path in planned_paths(root, community_names, gguf):
+        _refuse_real(path)
+    files = write_community_names(root, seed) if community_names else []
+    return files + (write_gguf_standins(root) if gguf else [])
+
+
+def planned_paths(root: str, community_names: bool, gguf: bool) -> list[str]:
+    out = []
+    if community_names:
+        out += [os.path.join(root, "diffusion_models", n) for n in KJ_I2V.values()]
+        out += [os.path.join(root, "vae", KJ_VAE), os.path.join(root, "text_encoders", KJ_UMT5)]
+        out += [os.path.join(root, "loras", n) for n in SEKO.values()]
+    if gguf:
+        out += [os.path.join(root, "diffusion_models", n) for n, _ in GGUF_EXPERTS.values()]
+        out.append(os.path.join(root, "text_encoders", GGUF_UMT5))
+    return out
+
+
+def _refuse_real(path: str) -> None:
+    if not os.path.exists(path):
+        return
+    from ..volume.gguf_header import GGUFError, read_gguf_header
+    from .demo_volume import _refuse_real_file
+
+    if not path.lower().endswith(".gguf"):
+        _refuse_real_file(path)
+        return
+    try:
+        marked = read_gguf_header(path).metadata.get(STAND_IN_KEY) == "true"
+    except GGUFError:
+        marked = False
+    if not marked:
+        raise FileExistsError(f"{path} exists and is not a wan22 stand-in: demo-volume never overwrites real files. "
+                              "Point it at an empty folder.")

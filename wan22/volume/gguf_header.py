@@ -28,6 +28,7 @@ from typing import Any
 MAGIC = b"GGUF"
 MAX_HEADER_BYTES = 512 * 1024 * 1024  # tokenizer arrays of large-vocabulary models stay far below
 MAX_DIMS = 8
+PLAUSIBLE_COUNT = 1 << 31  # counts and lengths above this are damage, not a file cut short
 KEEP_ARRAY = 64  # arrays longer than this are skipped (tokenizer vocabularies); their length is kept
 _CHUNK = 1 << 20
 
@@ -145,8 +146,10 @@ class _Reader:
     def count(self, what: str, min_bytes_each: int) -> int:
         n = int(self.unpack("<Q", what))
         if n * max(min_bytes_each, 1) > self.size - self.pos:
+            # a plausible count in a file that ends too soon is a cut-short download; an absurd one, damage
+            reason = "header_past_eof" if n < PLAUSIBLE_COUNT else "bad_entry"
             raise GGUFError(f"{what} is {n:,}, more than the {self.size - self.pos:,} bytes left in the file can hold",
-                            "bad_entry")
+                            reason)
         return n
 
     def string(self, what: str) -> str:
@@ -159,7 +162,8 @@ class _Reader:
             i = self.ensure(8, what)  # before reading self.buf: ensure may replace it
             (ln,) = unpack_from("<Q", self.buf, i)
             if ln > self.size - self.pos - 8:
-                raise GGUFError(f"a string in {what} is {ln:,} bytes long, more than the file holds", "bad_entry")
+                raise GGUFError(f"a string in {what} is {ln:,} bytes long, more than the file holds",
+                                "header_past_eof" if ln < PLAUSIBLE_COUNT else "bad_entry")
             self.ensure(8 + ln, what)
             self.pos += 8 + ln
 
@@ -240,7 +244,8 @@ def _tensor_info(r: _Reader) -> tuple[str, GGUFTensor]:
     i = r.ensure(8, "a tensor name's length")
     (ln,) = struct.unpack_from("<Q", r.buf, i)
     if ln > r.size - r.pos - 8:
-        raise GGUFError(f"a tensor name's length is {ln:,}, more than the file holds", "bad_entry")
+        raise GGUFError(f"a tensor name's length is {ln:,}, more than the file holds",
+                        "header_past_eof" if ln < PLAUSIBLE_COUNT else "bad_entry")
     i = r.ensure(12 + ln, "a tensor name")
     name = r.buf[i + 8:i + 8 + ln].decode("utf-8", errors="replace")
     (n_dims,) = struct.unpack_from("<I", r.buf, i + 8 + ln)
