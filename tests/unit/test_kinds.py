@@ -201,3 +201,31 @@ def test_demo_volume_flags_write_the_community_files(tmp_path: Path) -> None:
     write_gguf_sparse(str(real), gguf_tensors("tiny_t2v", quant="Q8_0"), {"general.architecture": "wan"})
     with pytest.raises(FileExistsError):
         make_demo_volume(str(tmp_path / "v"), roles=[], gguf=True)
+
+
+@pytest.mark.parametrize("layout, kind, description", [
+    ("real_s2v", "wan_dit:s2v", "Wan 2.2 S2V 14B, GGUF Q5_K_M"),
+    ("real_animate", "wan_dit:animate", "Wan 2.2 Animate 14B, GGUF Q5_K_M"),
+    ("real_ti2v_5b", "wan_dit:ti2v5b", "Wan 2.2 TI2V 5B, GGUF Q5_K_M"),
+    ("real_wan21_i2v", "wan_dit:i2v21", "Wan 2.1 I2V 14B, GGUF Q5_K_M"),
+])
+def test_gguf_models_are_told_apart_as_safetensors_ones_are(tmp_path: Path, layout: str, kind: str,
+                                                             description: str) -> None:
+    p = tmp_path / f"{layout}.gguf"
+    write_gguf_sparse(str(p), gguf_tensors(layout), {"general.architecture": "wan", "general.file_type": 17})
+    ident = identify_file(str(p))
+    assert ident is not None and (ident.kind, ident.description) == (kind, description)
+
+
+def test_fp8_scales_without_the_marker_are_named(tmp_path: Path) -> None:
+    """ComfyUI converts `.scale_weight` scales only with the `scaled_fp8` marker
+    (comfy/utils.py convert_old_quants); WanVideoWrapper reads either form."""
+    from wan22.demo.demo_volume import real_header_tensors, write_sparse
+
+    with_marker = real_header_tensors("real_i2v", fp8_scaled=True)
+    without = [t for t in with_marker if t[0] != "scaled_fp8"]
+    for name, tensors, quant in (("a.safetensors", with_marker, "fp8 scaled"),
+                                 ("b.safetensors", without, "fp8 scaled (no scaled_fp8 marker)")):
+        write_sparse(str(tmp_path / name), tensors)
+        ident = identify_file(str(tmp_path / name))
+        assert ident is not None and ident.kind == "wan_dit:i2v22" and ident.quant == quant

@@ -171,8 +171,8 @@ def describe(ident: Identity, fmt: str, quant: str | None) -> str:
     return f"{name}, {quant}" if quant else name
 
 
-def _identity(h: Header, fmt: str, quant: str | None) -> FileIdentity:
-    ident = identify(h)
+def _identity(h: Header, fmt: str, quant: str | None, known: Identity | None = None) -> FileIdentity:
+    ident = known if known is not None else identify(h)
     q = quant if fmt == "gguf" else safetensors_quant(h, ident)
     stand_in = h.metadata.get(STAND_IN_KEY, "").lower() in ("1", "true", "yes")
     size = WAN_DIMS.get(ident.dim or 0) if ident.family in ("wan_dit", "lora") else None
@@ -211,10 +211,10 @@ def _read(path: str, headers: HeaderCache) -> _Read:
         return hit[1]
     if not low.endswith((".safetensors", ".sft")):
         return _Read(None, None, st.st_size)
-    h, _ = headers.get(path, st)
+    h, known = headers.get(path, st)
     if isinstance(h, HeaderError):
         return _Read(None, ("corrupt", f"not a readable safetensors file: {h}"), st.st_size)
-    ident = _identity(h, "safetensors", None)
+    ident = _identity(h, "safetensors", None, known)
     if h.truncated:
         return _Read(ident, ("truncated", _cut_short(h.file_size, h.data_end)), st.st_size)
     if h.trailing_bytes:
@@ -323,8 +323,8 @@ def judge_file(path: str, kind: str, fmt: str = "any", headers: HeaderCache | No
         return Judgement(path, "wrong_model", r.identity, problem, "put the right file under this name, or pick the "
                          "file that holds this model")
     if r.identity.stand_in:
-        return Judgement(path, "stand_in", r.identity, f"a demo-volume stand-in of {r.identity.description} "
-                         "(random weights)")
+        return Judgement(path, "stand_in", r.identity, f"a demo-volume stand-in of {r.identity.description}: "
+                         "workflows run, the weights are not a real model's")
     return Judgement(path, "ok", r.identity, r.identity.description)
 
 
