@@ -122,3 +122,41 @@ def test_a_loader_of_a_pack_node_is_provided_by_that_pack(table: dict[str, Any])
             continue
         p = packs[row["pack"]]
         assert ct in p.get("nodes", ()) or (p.get("pattern") and re.search(p["pattern"], ct)), ct
+
+
+REALWORLD = Path(__file__).resolve().parents[2].parent / "shared" / "realworld"
+MODEL_FILE = (".safetensors", ".sft", ".gguf", ".pt", ".pth", ".ckpt", ".bin")
+
+
+def _ui_nodes(x: Any) -> Any:
+    if isinstance(x, dict):
+        if isinstance(x.get("type"), str) and isinstance(x.get("widgets_values"), list):
+            yield x
+        for v in x.values():
+            yield from _ui_nodes(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from _ui_nodes(v)
+
+
+@pytest.mark.skipif(not REALWORLD.is_dir(), reason="the third-party workflows in ../shared/realworld are absent")
+def test_widget_positions_point_at_the_file_in_published_ui_graphs(table: dict[str, Any]) -> None:
+    """Every loader node of a published UI workflow holds a model file name (or a `none` value)
+    at the widget position the table gives: the positions are checked against real graphs."""
+    checked = 0
+    bad = []
+    for f in sorted(REALWORLD.glob("*.json")):
+        for node in _ui_nodes(json.loads(f.read_text(encoding="utf-8"))):
+            row = table["loaders"].get(node["type"])
+            if row is None:
+                continue
+            wv = node["widgets_values"]
+            for e in row["inputs"]:
+                if "widget" not in e:
+                    continue
+                v = wv[e["widget"]] if e["widget"] < len(wv) else None
+                checked += 1
+                if not (isinstance(v, str) and (v.lower().endswith(MODEL_FILE) or v in e["none"])):
+                    bad.append(f"{f.name}: {node['type']}.{e['name']} widget {e['widget']} holds {v!r}")
+    assert bad == []
+    assert checked >= 30  # 44 when written: core, GGUF, WanVideoWrapper and MultiGPU loaders
