@@ -32,7 +32,7 @@ def snapshot() -> dict[str, Any]:
 
 
 def _known_folders(table: dict[str, Any]) -> set[str]:
-    return set(table["folder_keys"]) | set(table["folder_aliases"])
+    return set(table["folder_keys"]) | set(table["folder_aliases"]) | set(table["pack_folders"])
 
 
 def test_every_loader_names_a_known_pack_folder_and_kind(table: dict[str, Any]) -> None:
@@ -66,6 +66,13 @@ def test_every_loader_names_a_known_pack_folder_and_kind(table: dict[str, Any]) 
                 if not isinstance(e.get("none"), list):
                     bad.append(f"{where}: `none` must be a list")
     assert bad == []
+
+
+def test_pack_folders_are_registered_by_a_known_pack(table: dict[str, Any]) -> None:
+    packs = {p["id"] for p in table["packs"]}
+    for key, folder in table["pack_folders"].items():
+        assert key not in table["folder_keys"] and key not in table["folder_aliases"], key
+        assert folder["pack"] in packs and folder["dir"] and "/" not in folder["dir"], key
 
 
 def test_folder_aliases_lead_to_folder_keys(table: dict[str, Any]) -> None:
