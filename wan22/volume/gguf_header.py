@@ -23,7 +23,7 @@ import os
 import stat
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 MAGIC = b"GGUF"
 MAX_HEADER_BYTES = 512 * 1024 * 1024  # tokenizer arrays of large-vocabulary models stay far below
@@ -67,8 +67,7 @@ class GGUFError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class GGUFTensor:
+class GGUFTensor(NamedTuple):
     ggml_type: int
     shape: tuple[int, ...]  # outermost first, as torch/safetensors order it (GGUF stores it reversed)
     offset: int  # from the start of the data section
@@ -241,20 +240,29 @@ def _value(r: _Reader, vtype: int, key: str) -> Any:
 
 
 def _tensor_info(r: _Reader) -> tuple[str, GGUFTensor]:
-    i = r.ensure(8, "a tensor name's length")
-    (ln,) = struct.unpack_from("<Q", r.buf, i)
+    # reads straight from the buffer while it holds the bytes (the common case), else via ensure()
+    buf, i = r.buf, r.pos - r.base
+    if len(buf) - i < 8:
+        i = r.ensure(8, "a tensor name's length")
+        buf = r.buf
+    (ln,) = struct.unpack_from("<Q", buf, i)
     if ln > r.size - r.pos - 8:
         raise GGUFError(f"a tensor name's length is {ln:,}, more than the file holds",
                         "header_past_eof" if ln < PLAUSIBLE_COUNT else "bad_entry")
-    i = r.ensure(12 + ln, "a tensor name")
-    name = r.buf[i + 8:i + 8 + ln].decode("utf-8", errors="replace")
-    (n_dims,) = struct.unpack_from("<I", r.buf, i + 8 + ln)
+    if len(buf) - i < 12 + ln:
+        i = r.ensure(12 + ln, "a tensor name")
+        buf = r.buf
+    name = buf[i + 8:i + 8 + ln].decode("utf-8", errors="replace")
+    (n_dims,) = struct.unpack_from("<I", buf, i + 8 + ln)
     r.pos += 12 + ln
     if not 0 < n_dims <= MAX_DIMS:
         raise GGUFError(f"tensor {name!r}: {n_dims} dimensions", "bad_entry")
-    i = r.ensure(8 * n_dims + 12, f"the shape of {name}")
-    dims = struct.unpack_from(f"<{n_dims}Q", r.buf, i)
-    gtype, offset = struct.unpack_from("<IQ", r.buf, i + 8 * n_dims)
+    i += 12 + ln
+    if len(buf) - i < 8 * n_dims + 12:
+        i = r.ensure(8 * n_dims + 12, f"the shape of {name}")
+        buf = r.buf
+    dims = struct.unpack_from(f"<{n_dims}Q", buf, i)
+    gtype, offset = struct.unpack_from("<IQ", buf, i + 8 * n_dims)
     r.pos += 8 * n_dims + 12
     if gtype not in GGML_TYPES:
         raise GGUFError(f"tensor {name!r}: unknown GGML type {gtype}", "bad_entry")
