@@ -133,6 +133,17 @@ def test_core_nodes_newer_than_our_comfyui_are_named_so(monkeypatch: pytest.Monk
     assert "built into ComfyUI releases newer than" in hints["GeminiNodeV3"]
 
 
+def test_the_tables_newer_core_nodes_name_the_release_to_update_to() -> None:
+    """The table's core_since (StartLoop needs 0.36.0) and core_newer_unversioned (GeminiNodeV3)."""
+    p = {"1": {"class_type": "StartLoop", "inputs": {}}, "2": {"class_type": "EndLoop", "inputs": {"a": ["1", 0]}},
+         "3": {"class_type": "GeminiNodeV3", "inputs": {}},
+         "4": {"class_type": "PreviewAny", "inputs": {"a": ["2", 0], "b": ["3", 0]}}}
+    hints = {u.type: u.hint() for u in workflow_refs(p).unknown}
+    assert "built into ComfyUI >= 0.36.0: update ComfyUI" in hints["StartLoop"]
+    assert "built into ComfyUI >= 0.36.0: update ComfyUI" in hints["EndLoop"]
+    assert "built into ComfyUI releases newer than 0.33.0: update ComfyUI" in hints["GeminiNodeV3"]
+
+
 # --------------------------------------------------------------------------- graph features
 
 def test_set_and_get_nodes_carry_the_loader_to_the_output() -> None:

@@ -106,7 +106,9 @@ def core_since(node_type: str) -> str | None:
     """The first ComfyUI release with this core node type, for core types newer than the table's
     ComfyUI (None: not a known newer core type; '' when known but the release is not verified)."""
     since = table().get("core_since") or {}
-    return str(since[node_type] or "") if node_type in since else None
+    if node_type in since:
+        return str(since[node_type] or "")
+    return "" if node_type in (table().get("core_newer_unversioned") or ()) else None
 
 
 def folder_aliases(key: str) -> tuple[str, ...]:
