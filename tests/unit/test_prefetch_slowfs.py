@@ -7,7 +7,6 @@ from __future__ import annotations
 import mmap
 import os
 import random
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import slowfs
-
+from bench import slowfs
 from wan22.volume import prefetch as pf
 
 MB = 1 << 20
@@ -130,7 +127,7 @@ def _rows(video: list[float], rss: int = 1000) -> list[dict[str, float]]:
 def test_bench_summary_ratios_floor_disable_mmap_and_local_cache_blocks() -> None:
     """bench_cold_start's arithmetic on given rows: medians, ratios ours / native, the floor
     (native warm / native cold), the disable_mmap block and the local cache's first and later runs."""
-    import bench_cold_start as bc
+    from bench import bench_cold_start as bc
 
     def mode(native_cold: list[float], ours_cold: list[float], cache: bool) -> dict[str, list[dict[str, float]]]:
         r = {"native_cold": _rows(native_cold), "ours_cold": _rows(ours_cold, 1050),
