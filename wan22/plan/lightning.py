@@ -69,10 +69,12 @@ class Generation:
     def side(self, side: str) -> Side | None:
         return self.high if side == "high" else self.low
 
-    def as_dict(self, chosen: str) -> dict[str, Any]:
-        """The plan's `lightning` entry; `chosen` says how: 'auto' or 'set'."""
+    def as_dict(self, chosen: str, default: bool) -> dict[str, Any]:
+        """The plan's `lightning` entry; `chosen` says how ('auto' or 'set'), `default` whether it is
+        the preset's own LoRA pair."""
         return {"id": self.id, "label": self.label, "kind": self.kind, "task": self.task, "date": self.date,
-                "chosen": chosen, "files": {s: x.name for s in SIDES if (x := self.side(s)) is not None}}
+                "chosen": chosen, "default": default,
+                "files": {s: x.name for s in SIDES if (x := self.side(s)) is not None}}
 
 
 def _side(gid: str, side: str, raw: Any) -> Side | None:
@@ -205,10 +207,15 @@ def apply(mode: str, p: Preset, ov: Overrides) -> tuple[Preset, Overrides, Gener
         return p, ov, None, ""
     ov = replace(ov, loras=dict(ov.loras), experts=dict(ov.experts))
     if gen.kind == "experts":
+        wrong = []
         for role, side in zip(p.experts, SIDES, strict=True):
             x = gen.side(side)
             assert x is not None
-            ov.experts.setdefault(role, x.name)
+            if identify(ov.experts.setdefault(role, x.name)) != (gen, side):
+                wrong.append(f"{'high' if side == 'high' else 'low'}_noise_model to {x.name}")
+        if wrong:
+            raise PlanError(f"lightning {gen.id} runs the distilled experts, not the base ones it was given: set the "
+                            f"bundle's {' and '.join(wrong)} (or lightning to 'auto' for a LoRA pair)")
         for side in SIDES:
             ov.loras.setdefault(side, None)
         p = replace(p, loras=((), ()))

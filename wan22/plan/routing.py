@@ -419,7 +419,8 @@ def stages(settings: Settings, sigmas: list[float]) -> Plan:
     return Plan(mode=s.mode, preset=s.preset.preset, workflow=s.preset.workflow_id, stages=cut, steps=s.steps,
                 split_step=split, cfg=s.cfg, sampler=s.sampler, scheduler=s.scheduler, shift=s.shift,
                 boundary=s.boundary, sigmas=[round(x, 6) for x in sigmas], summary=s.preset.summary,
-                warnings=warnings, lightning=s.lightning.as_dict(s.lightning_chosen) if s.lightning else None)
+                warnings=warnings, lightning=None if s.lightning is None else s.lightning.as_dict(
+                    s.lightning_chosen, s.lightning is lx.preset_generation(get_preset(s.mode, s.preset.preset))))
 
 
 def _cut(s: Settings, split: int) -> list[Stage]:
