@@ -6,7 +6,7 @@ Typed job (contract, docs/deploy.md)::
      "negative_prompt": "...", "seed": 7, "width": 832, "height": 480, "frames": 81, "fps": 16}
 
 plus `end_image` (flf2v: the last frame), `audio` (s2v), `video` (animate, animate2: the driving
-video), optional `steps`/`cfg`/`shift` (judged by the router's own rules) and `timeout` (seconds,
+video), optional `steps`/`cfg`/`shift`/`lightning` (judged by the router's own rules) and `timeout` (seconds,
 at most the worker's limit). Which media keys each mode takes is one table, MEDIA_KEYS.
 
 Stock worker-comfyui job: `{"workflow": <API prompt>, "images": [{"name", "image"}],
