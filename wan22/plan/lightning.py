@@ -178,7 +178,8 @@ def _auto(mode: str, p: Preset, ov: Overrides) -> Generation | None:
     task = EXPERT_TASK[mode]
     experts = [identify(f) for f in ov.experts.values()]
     if experts and all(e is not None and e[0].kind == "experts" for e in experts):
-        return experts[0][0] if experts[0] else None  # a mismatched pair is refused by `refusals`
+        gens = {e[0].id for e in experts if e is not None}
+        return experts[0][0] if experts[0] and len(gens) == 1 else None  # a mixed pair: `refusals` says so
     picked = [hit[0] for s in SIDES if (hit := identify(ov.loras.get(s))) is not None]
     if picked:
         return picked[0] if picked[0].complete else None
@@ -214,8 +215,8 @@ def apply(mode: str, p: Preset, ov: Overrides) -> tuple[Preset, Overrides, Gener
             if identify(ov.experts.setdefault(role, x.name)) != (gen, side):
                 wrong.append(f"{'high' if side == 'high' else 'low'}_noise_model to {x.name}")
         if wrong:
-            raise PlanError(f"lightning {gen.id} runs the distilled experts, not the base ones it was given: set the "
-                            f"bundle's {' and '.join(wrong)} (or lightning to 'auto' for a LoRA pair)")
+            raise PlanError(f"lightning {gen.id} runs its own distilled experts, not the ones the bundle loads: set "
+                            f"the bundle's {' and '.join(wrong)} (or lightning to 'auto' for a LoRA pair)")
         for side in SIDES:
             ov.loras.setdefault(side, None)
         p = replace(p, loras=((), ()))
