@@ -69,6 +69,15 @@ def test_every_generation_has_a_source_settings_and_files_the_catalog_knows() ->
         assert BY_NAME[f.name] is f
 
 
+def test_the_readme_lists_every_generation_with_its_source() -> None:
+    readme = (REPO / "README.md").read_text()
+    for g in GENERATIONS:
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{g.id}` |")), None)
+        assert row is not None, f"README: no row for generation {g.id}"
+        repo = g.source.split(" ")[0]
+        assert repo in row and all(x.name in row for x in (g.high, g.low) if x is not None), row
+
+
 def test_files_are_recognised_by_their_published_and_re_upload_names() -> None:
     assert identify(V1_HIGH) == (BY_ID["i2v_v1"], "high")
     assert identify("Wan2.2-Lightning_I2V-A14B-4steps-lora_LOW_fp16.safetensors") == (BY_ID["i2v_v1"], "low")
