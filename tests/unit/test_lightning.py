@@ -177,6 +177,16 @@ def test_fast_motion_runs_every_lora_generation_in_three_stages(gid: str) -> Non
     assert (st[0]["end_step"], st[1]["end_step"], st[2]["end_step"]) == (2, d["split_step"], 6)
 
 
+def test_a_named_generation_replaces_the_lightning_loras_a_workflow_names() -> None:
+    named = {"high": V1_HIGH, "low": V1_LOW}  # as the example workflows and their API twins
+    d = plan("i2v", "fast", lightning="i2v_1022", loras=named)
+    assert [s["lora"] for s in d["stages"]] == list(names("i2v_1022"))
+    d = plan("i2v", "fast", lightning="i2v_260412", loras=named)
+    assert all(not s["loras"] for s in d["stages"])
+    custom = plan("i2v", "fast", lightning="i2v_1022", loras={"high": "my_style.safetensors"})
+    assert [s["lora"] for s in custom["stages"]] == ["my_style.safetensors", names("i2v_1022")[1]]
+
+
 def test_router_widget_value_reaches_the_plan() -> None:
     ov = overrides_from_inputs("i2v", {"lightning": "i2v_1022"})
     assert ov.lightning == "i2v_1022"
@@ -188,8 +198,9 @@ def test_router_widget_value_reaches_the_plan() -> None:
 # ---------------------------------------------------------------- refusals, each with its fix
 
 def test_a_step_distill_lora_on_a_distilled_expert_is_refused() -> None:
-    msg = refused("i2v", "fast", lightning="i2v_260412", loras={"high": names("i2v_1022")[0]})
-    assert "distilled 4-step expert" in msg and "set lora_high to 'none'" in msg
+    hi, lo = names("i2v_260412")  # the example workflow names the v1 LoRAs; the bundle now loads 260412
+    msg = refused("i2v", "fast", experts={"i2v_high": hi, "i2v_low": lo}, loras={"high": V1_HIGH, "low": V1_LOW})
+    assert "distilled 4-step expert" in msg and "set lora_high to 'none'" in msg and "set lora_low to 'none'" in msg
     hi, lo = names("i2v_1030")  # the bundle loads distilled experts, the user adds the 480p LoRA
     msg = refused("i2v", "fast", experts={"i2v_high": hi, "i2v_low": lo},
                   loras={"low": BY_ROLE["lora_i2v_480p"].name})
@@ -259,6 +270,9 @@ def test_typed_jobs_accept_lightning() -> None:
     bundle = next(n for n in prompt.values() if n["class_type"] == "Wan22BundleLoader")
     assert router["inputs"]["lightning"] == "i2v_260412"
     assert bundle["inputs"]["high_noise_model"] == names("i2v_260412")[0]
+    routed = make_plan("i2v", "fast", overrides_from_inputs("i2v", router["inputs"]))  # the twin names the v1 LoRAs
+    assert routed.lightning is not None and routed.lightning["id"] == "i2v_260412"
+    assert all(not st.loras for st in routed.stages)
     job = parse_job({"workflow": "i2v_fast_motion", "image": img, "lightning": "i2v_1022"}, limits)
     assert isinstance(job, TypedJob) and job.bundle == {} and job.stages == ("base", "high", "low")
     with pytest.raises(JobError, match="input.lightning"):

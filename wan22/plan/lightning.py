@@ -207,6 +207,8 @@ def apply(mode: str, p: Preset, ov: Overrides) -> tuple[Preset, Overrides, Gener
     if gen is None:
         return p, ov, None, ""
     ov = replace(ov, loras=dict(ov.loras), experts=dict(ov.experts))
+    if lid is not None:  # a named generation replaces the Lightning LoRAs a workflow names (the examples name v1)
+        ov.loras = {slot: f for slot, f in ov.loras.items() if f is None or identify(f) is None}
     if gen.kind == "experts":
         wrong = []
         for role, side in zip(p.experts, SIDES, strict=True):
