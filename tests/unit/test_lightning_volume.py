@@ -70,6 +70,27 @@ def test_i2v_fast_says_it_runs_the_newest_lora_pair(source: Path, tmp_path: Path
     assert "lightning" not in wf["i2v"]  # only fast workflows carry the key
 
 
+def test_a_lora_of_another_rank_under_a_published_name_is_the_wrong_model(source: Path, tmp_path: Path) -> None:
+    from wan22.demo.demo_volume import real_lora_tensors, write_sparse
+
+    root = volume(source, tmp_path, BASE + EXPERTS)
+    hi, lo = (BY_ROLE[r] for r in lx("i2v_1022"))
+    (root / "loras").mkdir()
+    write_sparse(str(root / "loras" / hi.name), real_lora_tensors("real_i2v", rank=64))  # real layout, no data
+    write_sparse(str(root / "loras" / lo.name), real_lora_tensors("real_i2v", rank=32))
+    report = run_inventory(resolve(roots=[str(root)]), cache=False)
+    fast = report.workflows["i2v_fast"]
+    assert fast.ready is False and fast.lightning is not None and fast.lightning["path"] is None
+    from wan22.volume.checks import HeaderCache
+    from wan22.volume.listing import scan
+    from wan22.volume.lora_generation import lightning_findings
+
+    cfg = resolve(roots=[str(root)])
+    found = lightning_findings(cfg, scan(cfg), HeaderCache(shared=False))
+    assert found[hi.role].status == "ok"
+    assert found[lo.role].status == "wrong_model" and "rank 32, but" in found[lo.role].hint
+
+
 def test_without_any_pair_the_blocking_files_are_todays(source: Path, tmp_path: Path) -> None:
     fast = workflows(volume(source, tmp_path, BASE + EXPERTS))["i2v_fast"]
     assert fast["ready"] is False

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog import LIGHTNING_FILES, USABLE
+from ..catalog import BY_ROLE, LIGHTNING_FILES, USABLE
 from ..errors import PlanError
 from ..plan.lightning import GENERATIONS, LIGHTNING_PRESETS, Generation
 from ..plan.presets import EXPERT_TASK, Preset
@@ -78,9 +78,29 @@ def generation_roles(p: Preset, lightning: str) -> tuple[str, ...]:
                     + (f": use one of {', '.join(fits)}" if fits else " (it has no 4-step LoRA pair)"))
 
 
+RANKS: dict[str, int] = {x.role: x.rank for g in GENERATIONS for x in (g.high, g.low)
+                         if x is not None and x.rank and x.role in LIGHTNING_ROLES}
+
+
 def lightning_findings(cfg: FolderConfig, listing: Listing, headers: HeaderCache) -> dict[str, Finding]:
-    """The inventory's finding for every generation file the catalog's FILES do not hold."""
-    return {f.role: find(cfg, f, listing, headers) for f in LIGHTNING_FILES}
+    """The inventory's finding for every generation file the catalog's FILES do not hold; a LoRA
+    whose header has another rank than its release (a rank-reduced re-upload under the published
+    name) is the wrong model."""
+    out = {f.role: find(cfg, f, listing, headers) for f in LIGHTNING_FILES}
+    for role, f in out.items():
+        want = RANKS.get(role)
+        if want is None or f.status != "ok" or not f.path:
+            continue
+        try:
+            _h, ident = headers.get(f.path, os.stat(f.path))
+        except OSError:
+            continue
+        rank = ident.facts.get("rank") if ident is not None else None
+        if isinstance(rank, int) and rank != want:
+            f.status = "wrong_model"
+            f.hint = (f"the header says rank {rank}, but {f.name} is the rank-{want} release (a rank-reduced copy "
+                      f"under the published name?). Get the right file: {BY_ROLE[role].url}")
+    return out
 
 
 def fast_path(p: Preset, by_role: Mapping[str, Finding]) -> dict[str, Any] | None:
