@@ -150,6 +150,12 @@ def test_auto_on_a_volume_with_v1_and_1022_picks_1022() -> None:
     assert d["lightning"]["id"] == "i2v_1022"
 
 
+def test_auto_uses_the_name_comfyui_lists_for_a_pair_in_a_sub_folder() -> None:
+    hi, lo = names("i2v_1022")
+    d = plan("i2v", "fast", available=(V1_HIGH, V1_LOW, f"lightx2v/{hi}", f"lightx2v/{lo}"))
+    assert [s["lora"] for s in d["stages"]] == [f"lightx2v/{hi}", f"lightx2v/{lo}"]
+
+
 def test_auto_follows_the_distilled_experts_the_bundle_loads_and_a_lora_the_user_picked() -> None:
     hi, lo = names("i2v_1030")
     d = plan("i2v", "fast", experts={"i2v_high": hi, "i2v_low": lo}, available=(V1_HIGH, V1_LOW))

@@ -121,19 +121,39 @@ def load_generations(doc: Mapping[str, Any]) -> tuple[Generation, ...]:
 GENERATIONS: tuple[Generation, ...] = load_generations(json.loads(LIGHTNING_DATA.read_text(encoding="utf-8")))
 BY_ID: dict[str, Generation] = {g.id: g for g in GENERATIONS}
 CHOICES: tuple[str, ...] = (AUTO, *(g.id for g in GENERATIONS if g.complete and g.id != "wan21_480p"))
-_BY_FILE: dict[str, tuple[Generation, str]] = {}
-for _g in GENERATIONS:
-    for _s in SIDES:
-        _x = _g.side(_s)
-        for _n in (_x.name, *_x.aliases) if _x is not None else ():
-            _BY_FILE.setdefault(_n.lower(), (_g, _s))
+
+
+def _file_index(gens: tuple[Generation, ...]) -> dict[str, tuple[Generation, str]]:
+    """lower-case file name (published and re-upload names) -> (generation, side)."""
+    out: dict[str, tuple[Generation, str]] = {}
+    for g in gens:
+        for side in SIDES:
+            x = g.side(side)
+            for name in (x.name, *x.aliases) if x is not None else ():
+                out.setdefault(name.lower(), (g, side))
+    return out
+
+
+_BY_FILE = _file_index(GENERATIONS)
 
 
 def identify(name: str | None) -> tuple[Generation, str] | None:
     """(generation, side) of a file name (a sub-folder path or another case is the same file)."""
     if not name:
         return None
-    return _BY_FILE.get(name.replace("\\", "/").rsplit("/", 1)[-1].lower())
+    return _BY_FILE.get(_base(name))
+
+
+def _base(name: str) -> str:
+    return name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+
+
+def _listed(name: str, available: tuple[str, ...] | None) -> str:
+    """The name ComfyUI lists for `name` (a file in a sub-folder is listed as 'sub/name')."""
+    for n in available or ():
+        if _base(n) == name.lower():
+            return n
+    return name
 
 
 def _newest(gens: list[Generation]) -> Generation | None:
@@ -184,7 +204,7 @@ def _auto(mode: str, p: Preset, ov: Overrides) -> Generation | None:
     if picked:
         return picked[0] if picked[0].complete else None
     if ov.available is not None:
-        names = {n.replace("\\", "/").rsplit("/", 1)[-1].lower() for n in ov.available}
+        names = {_base(n) for n in ov.available}
         present = [g for g in GENERATIONS if g.task == task and g.auto and g.complete
                    and (g.kind == "lora" or (p.preset == "fast" and not ov.experts))
                    and all(x is not None and x.name.lower() in names for x in (g.high, g.low))]
@@ -226,7 +246,7 @@ def apply(mode: str, p: Preset, ov: Overrides) -> tuple[Preset, Overrides, Gener
         for side, uses in zip(SIDES, p.loras, strict=True):
             x = gen.side(side)
             if side not in ov.loras and x is not None and (not uses or uses[0].role != x.role):
-                ov.loras[side] = x.name
+                ov.loras[side] = _listed(x.name, ov.available)
     if ov.lora_strength is None and gen.card.strength != 1.0:
         ov.lora_strength = gen.card.strength
     if p.preset == "fast":
