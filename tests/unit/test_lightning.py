@@ -173,7 +173,7 @@ def test_cli_root_auto_picks_the_newest_pair_on_the_volume(tmp_path: Path) -> No
     assert json.loads(r.stdout)["lightning"]["id"] == "i2v_1022"
 
 
-@pytest.mark.parametrize("gid", [g.id for g in GENERATIONS if g.kind == "lora" and g.complete and g.id != "wan21_480p"])
+@pytest.mark.parametrize("gid", [g.id for g in GENERATIONS if g.kind == "lora" and g.pair])
 def test_fast_motion_runs_every_lora_generation_in_three_stages(gid: str) -> None:
     g = BY_ID[gid]
     d = plan(g.task, "fast_motion", lightning=gid)
@@ -261,6 +261,7 @@ def test_lightning_outside_the_fast_presets_and_unknown_ids_are_refused() -> Non
     assert "set lightning to 'auto'" in refused("s2v", "fast", lightning="t2v_1217")
     assert "unknown lightning generation" in refused("i2v", "fast", lightning="i2v_9999")
     assert "publishes no low-noise file" in refused("i2v", "fast", lightning="i2v_1030_lora")
+    assert "use preset 'fast_480p'" in refused("i2v", "fast", lightning="wan21_480p")
 
 
 # ---------------------------------------------------------------- typed jobs

@@ -66,6 +66,11 @@ class Generation:
     def complete(self) -> bool:
         return self.high is not None and self.low is not None
 
+    @property
+    def pair(self) -> bool:
+        """A high and a low file of their own (the Wan 2.1 480p LoRA is one file on both experts)."""
+        return self.high is not None and self.low is not None and self.high.role != self.low.role
+
     def side(self, side: str) -> Side | None:
         return self.high if side == "high" else self.low
 
@@ -120,7 +125,7 @@ def load_generations(doc: Mapping[str, Any]) -> tuple[Generation, ...]:
 
 GENERATIONS: tuple[Generation, ...] = load_generations(json.loads(LIGHTNING_DATA.read_text(encoding="utf-8")))
 BY_ID: dict[str, Generation] = {g.id: g for g in GENERATIONS}
-CHOICES: tuple[str, ...] = (AUTO, *(g.id for g in GENERATIONS if g.complete and g.id != "wan21_480p"))
+CHOICES: tuple[str, ...] = (AUTO, *(g.id for g in GENERATIONS if g.pair))
 
 
 def _file_index(gens: tuple[Generation, ...]) -> dict[str, tuple[Generation, str]]:
@@ -177,10 +182,13 @@ def _explicit(mode: str, p: Preset, lid: str) -> Generation:
     gen = BY_ID.get(lid)
     if gen is None:
         raise PlanError(f"unknown lightning generation {lid!r}: use 'auto' or one of {', '.join(CHOICES[1:])}")
-    fits = [g.id for g in GENERATIONS if g.task == task and g.complete and g.auto]
+    fits = [g.id for g in GENERATIONS if g.task == task and g.pair and g.auto]
     if gen.task != task:
         raise PlanError(f"lightning {gen.id} is a {gen.task.upper()} generation ({gen.label}) but mode {mode} runs on "
                         f"the {task.upper()} experts: use lightning 'auto' or one of {', '.join(fits)}")
+    if gen.complete and not gen.pair:
+        raise PlanError(f"lightning {gen.id} ({gen.label}) is one LoRA on both experts, not a high + low pair: use "
+                        f"preset 'fast_480p' for it, or one of {', '.join(fits)}")
     if not gen.complete:
         raise PlanError(f"lightning {gen.id} ({gen.label}) publishes no "
                         f"{'low' if gen.low is None else 'high'}-noise file, so it is no pair to run: use one of "

@@ -295,7 +295,7 @@ def _distilled(x: PlanLora) -> tuple[bool, bool]:
     """(a 4-step Lightning LoRA, another step-distilled LoRA) from its role or file name."""
     hit = lx.identify(x.file)
     lightning = (x.role in LIGHTNING_ROLES or "4step" in x.file.lower()
-                 or (hit is not None and hit[0].id != "wan21_480p"))
+                 or (hit is not None and hit[0].pair))
     return lightning, x.role == "lora_i2v_480p" or "distill" in x.file.lower()
 
 

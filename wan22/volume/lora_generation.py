@@ -62,7 +62,7 @@ def fast_paths(p: Preset) -> list[FastPath]:
     if not applies(p):
         return []
     task = EXPERT_TASK[p.mode]
-    gens = [g for g in GENERATIONS if g.task == task and g.complete and g.id != "wan21_480p"
+    gens = [g for g in GENERATIONS if g.task == task and g.pair
             and (g.kind == "lora" or p.preset == "fast")]
     gens.sort(key=lambda g: g.date or "", reverse=True)
     return [FastPath(g, path_roles(p, g)) for g in gens]
