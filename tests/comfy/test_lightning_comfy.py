@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 from harness import Server, free_port, make_base, start_image, video_info, write_yaml
-from test_fast_motion import native_chain
 
 from wan22.catalog import BY_ROLE, lightning_role
 from wan22.demo.demo_volume import make_demo_volume
-from wan22.demo.graphs import i2v_ours
+from wan22.demo.graphs import i2v_ours, native_chain
 from wan22.demo.server import PromptFailed
 from wan22.plan.lightning import BY_ID
 from wan22.plan.routing import Overrides, make_plan

@@ -156,6 +156,51 @@ def test_auto_uses_the_name_comfyui_lists_for_a_pair_in_a_sub_folder() -> None:
     assert [s["lora"] for s in d["stages"]] == [f"lightx2v/{hi}", f"lightx2v/{lo}"]
 
 
+SEKO_I2V = "Wan2.2-I2V-A14B-4steps-lora-rank64-Seko-V1"
+
+
+def test_the_official_seko_folders_are_known_by_their_folder() -> None:
+    assert identify(f"{SEKO_I2V}/high_noise_model.safetensors") == (BY_ID["i2v_v1"], "high")
+    assert identify(f"x/{SEKO_I2V.lower()}/LOW_NOISE_MODEL.safetensors") == (BY_ID["i2v_v1"], "low")
+    assert identify("Wan2.2-T2V-A14B-4steps-lora-rank64-Seko-V1.1/low_noise_model.safetensors") == (
+        BY_ID["t2v_v1.1"], "low")
+    # a bare name says nothing without its folder
+    assert identify("high_noise_model.safetensors") is None
+    assert identify("some_other_folder/high_noise_model.safetensors") is None
+
+
+def test_auto_runs_the_pair_under_the_names_comfyui_lists_seko_folder_or_re_upload() -> None:
+    seko = (f"{SEKO_I2V}/high_noise_model.safetensors", f"{SEKO_I2V}/low_noise_model.safetensors")
+    d = plan("i2v", "fast", available=seko)
+    assert d["lightning"]["id"] == "i2v_v1" and [s["lora"] for s in d["stages"]] == list(seko)
+    # the published name wins over the folder when both are listed: today's plan
+    both = plan("i2v", "fast", available=(*seko, V1_HIGH, V1_LOW))
+    assert without_lightning(both) == without_lightning(plan("i2v", "fast"))
+    # a re-upload name of a newer generation counts as that generation on the volume
+    kj = ("Wan_2_2_I2V_A14B_HIGH_lightx2v_4step_lora_260412_rank_256_fp16.safetensors",
+          "Wan_2_2_I2V_A14B_LOW_lightx2v_4step_lora_260412_rank_256_fp16.safetensors")
+    d = plan("i2v", "fast", available=(*seko, *kj))
+    assert d["lightning"]["id"] == "i2v_260412_lora" and [s["lora"] for s in d["stages"]] == list(kj)
+    # and the fp8 re-upload of the distilled experts runs under its own name
+    fp8 = ("wan2.2_i2v_A14b_high_noise_scaled_fp8_e4m3_lightx2v_4step_comfyui_1030.safetensors",
+           "wan2.2_i2v_A14b_low_noise_scaled_fp8_e4m3_lightx2v_4step_comfyui.safetensors")
+    d = plan("i2v", "fast", available=(*seko, *fp8))
+    assert d["lightning"]["id"] == "i2v_1030" and [s["expert_file"] for s in d["stages"]] == list(fp8)
+
+
+def test_cli_root_auto_lists_a_seko_folder_as_comfyui_does(tmp_path: Path) -> None:
+    seko = tmp_path / "loras" / SEKO_I2V
+    seko.mkdir(parents=True)
+    for n in ("high_noise_model.safetensors", "low_noise_model.safetensors"):
+        (seko / n).write_bytes(b"")
+    r = subprocess.run([sys.executable, "-m", "wan22", "plan", "--mode", "i2v", "--preset", "fast_motion", "--root",
+                        str(tmp_path), "--json"], cwd=REPO, capture_output=True, text=True, check=True)
+    d = json.loads(r.stdout)
+    assert d["lightning"]["id"] == "i2v_v1"
+    assert [lo["file"] for st in d["stages"] for lo in st["loras"]] == [
+        f"{SEKO_I2V}/high_noise_model.safetensors", f"{SEKO_I2V}/low_noise_model.safetensors"]
+
+
 def test_auto_follows_the_distilled_experts_the_bundle_loads_and_a_lora_the_user_picked() -> None:
     hi, lo = names("i2v_1030")
     d = plan("i2v", "fast", experts={"i2v_high": hi, "i2v_low": lo}, available=(V1_HIGH, V1_LOW))

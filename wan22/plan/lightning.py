@@ -61,6 +61,7 @@ class Generation:
     low: Side | None
     card: Card
     source: str
+    folders: tuple[str, ...] = ()  # the official repository's <folder>/{high,low}_noise_model.safetensors
 
     @property
     def complete(self) -> bool:
@@ -111,8 +112,11 @@ def _generation(raw: Mapping[str, Any]) -> Generation:
     high, low = (_side(gid, side, raw.get(side)) for side in SIDES)
     if high is None and low is None:
         raise PlanError(f"{where}: neither a high nor a low file")
+    folders = raw.get("folders", [])
+    if not isinstance(folders, list) or not all(isinstance(f, str) and f and "/" not in f for f in folders):
+        raise PlanError(f"{where}: 'folders' must be a list of folder names (no '/')")
     return Generation(gid, str(raw.get("label", gid)), raw["kind"], raw["task"], raw.get("date"),
-                      bool(raw.get("auto", False)), high, low, card, str(raw.get("source", "")))
+                      bool(raw.get("auto", False)), high, low, card, str(raw.get("source", "")), tuple(folders))
 
 
 def load_generations(doc: Mapping[str, Any]) -> tuple[Generation, ...]:
@@ -128,14 +132,22 @@ BY_ID: dict[str, Generation] = {g.id: g for g in GENERATIONS}
 CHOICES: tuple[str, ...] = (AUTO, *(g.id for g in GENERATIONS if g.pair))
 
 
+# The official repository's bare file names inside a generation's folder, by side.
+BARE = {"high_noise_model.safetensors": "high", "low_noise_model.safetensors": "low"}
+
+
 def _file_index(gens: tuple[Generation, ...]) -> dict[str, tuple[Generation, str]]:
-    """lower-case file name (published and re-upload names) -> (generation, side)."""
+    """lower-case file name (published and re-upload names, and '<folder>/<bare name>' of the
+    official folders) -> (generation, side)."""
     out: dict[str, tuple[Generation, str]] = {}
     for g in gens:
         for side in SIDES:
             x = g.side(side)
             for name in (x.name, *x.aliases) if x is not None else ():
                 out.setdefault(name.lower(), (g, side))
+            for folder in g.folders:
+                bare = next(b for b, s in BARE.items() if s == side)
+                out.setdefault(f"{folder}/{bare}".lower(), (g, side))
     return out
 
 
@@ -143,22 +155,29 @@ _BY_FILE = _file_index(GENERATIONS)
 
 
 def identify(name: str | None) -> tuple[Generation, str] | None:
-    """(generation, side) of a file name (a sub-folder path or another case is the same file)."""
+    """(generation, side) of a file name (a sub-folder path or another case is the same file; a
+    bare high_noise_model / low_noise_model file is known by the folder it is in)."""
     if not name:
         return None
-    return _BY_FILE.get(_base(name))
+    base = _base(name)
+    if base in BARE:
+        parts = name.replace("\\", "/").lower().split("/")
+        return _BY_FILE.get("/".join(parts[-2:])) if len(parts) > 1 else None
+    return _BY_FILE.get(base)
 
 
 def _base(name: str) -> str:
     return name.replace("\\", "/").rsplit("/", 1)[-1].lower()
 
 
-def _listed(name: str, available: tuple[str, ...] | None) -> str:
-    """The name ComfyUI lists for `name` (a file in a sub-folder is listed as 'sub/name')."""
-    for n in available or ():
-        if _base(n) == name.lower():
-            return n
-    return name
+def _listed(gen: Generation, side: str, available: tuple[str, ...] | None) -> str | None:
+    """The name ComfyUI lists for a generation's file: its published name (a file in a sub-folder
+    is listed as 'sub/name') before a re-upload name or an official folder; None: not listed."""
+    x = gen.side(side)
+    if x is None:
+        return None
+    hits = [n for n in available or () if identify(n) == (gen, side)]
+    return next((n for n in hits if _base(n) == x.name.lower()), hits[0] if hits else None)
 
 
 def _newest(gens: list[Generation]) -> Generation | None:
@@ -212,10 +231,9 @@ def _auto(mode: str, p: Preset, ov: Overrides) -> Generation | None:
     if picked:
         return picked[0] if picked[0].complete else None
     if ov.available is not None:
-        names = {_base(n) for n in ov.available}
         present = [g for g in GENERATIONS if g.task == task and g.auto and g.complete
                    and (g.kind == "lora" or (p.preset == "fast" and not ov.experts))
-                   and all(x is not None and x.name.lower() in names for x in (g.high, g.low))]
+                   and all(_listed(g, s, ov.available) is not None for s in SIDES)]
         newest = _newest(present)
         if newest is not None:
             return newest
@@ -242,7 +260,7 @@ def apply(mode: str, p: Preset, ov: Overrides) -> tuple[Preset, Overrides, Gener
         for role, side in zip(p.experts, SIDES, strict=True):
             x = gen.side(side)
             assert x is not None
-            if identify(ov.experts.setdefault(role, x.name)) != (gen, side):
+            if identify(ov.experts.setdefault(role, _listed(gen, side, ov.available) or x.name)) != (gen, side):
                 wrong.append(f"{'high' if side == 'high' else 'low'}_noise_model to {x.name}")
         if wrong:
             raise PlanError(f"lightning {gen.id} runs its own distilled experts, not the ones the bundle loads: set "
@@ -253,8 +271,10 @@ def apply(mode: str, p: Preset, ov: Overrides) -> tuple[Preset, Overrides, Gener
     else:
         for side, uses in zip(SIDES, p.loras, strict=True):
             x = gen.side(side)
-            if side not in ov.loras and x is not None and (not uses or uses[0].role != x.role):
-                ov.loras[side] = _listed(x.name, ov.available)
+            listed = _listed(gen, side, ov.available)
+            if side not in ov.loras and x is not None and (not uses or uses[0].role != x.role or (
+                    listed is not None and listed != x.name)):  # the preset's file under another listed name
+                ov.loras[side] = listed or x.name
     if ov.lora_strength is None and gen.card.strength != 1.0:
         ov.lora_strength = gen.card.strength
     if p.preset == "fast":

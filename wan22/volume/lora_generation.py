@@ -120,9 +120,10 @@ def fast_path(p: Preset, by_role: Mapping[str, Finding]) -> dict[str, Any] | Non
 
 
 def available_names(cfg: FolderConfig, listing: Listing) -> tuple[str, ...]:
-    """File names ComfyUI lists in the loras and diffusion_models folders (what 'auto' picks from)."""
+    """File names as ComfyUI lists them in the loras and diffusion_models folders ('sub/name' for a
+    file in a sub-folder): what 'auto' picks from."""
     out: list[str] = []
     for key in ("loras", "diffusion_models"):
         for d in cfg.dirs(key):
-            out += [os.path.basename(n) for n in listing.dir_files.get(d, {})]
+            out += list(listing.dir_files.get(d, {}))
     return tuple(dict.fromkeys(out))
