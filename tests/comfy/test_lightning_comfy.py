@@ -6,6 +6,7 @@ the distilled experts; 'auto' picks what the volume and the bundle hold. 64x64, 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from wan22.plan.lightning import BY_ID
 from wan22.plan.routing import Overrides, make_plan
 
 LENGTH = 5
+SEKO = "Wan2.2-I2V-A14B-4steps-lora-rank64-Seko-V1"
+SEKO_FILES = ("high_noise_model.safetensors", "low_noise_model.safetensors")
 ROLES = ["i2v_high", "i2v_low", "vae", "text_encoder", "lora_i2v_high", "lora_i2v_low",
          *(lightning_role(g, s) for g in ("i2v_1022", "i2v_260412") for s in ("high", "low"))]
 
@@ -35,6 +38,9 @@ def pair(gid: str) -> tuple[str, str]:
 def lx_server(comfyui_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     volume = tmp_path_factory.mktemp("lightning_volume")
     make_demo_volume(str(volume), roles=ROLES, with_lightning=True)
+    (volume / "loras" / SEKO).mkdir()  # the v1 pair as the official repository lays it out
+    for role, bare in zip(("lora_i2v_high", "lora_i2v_low"), SEKO_FILES, strict=True):
+        shutil.copyfile(volume / "loras" / BY_ROLE[role].name, volume / "loras" / SEKO / bare)
     base = make_base(tmp_path_factory.mktemp("lightning_base"))
     yaml_path = write_yaml(base / "extra_model_paths.yaml", volume)
     start_image(base / "input" / "wan22_start.png")
@@ -72,6 +78,12 @@ def test_the_1022_pair_runs_to_mp4_and_auto_picks_it_over_v1(lx_server: Server) 
     info, text = mp4(lx_server, i2v_ours("fast", length=LENGTH, seed=5, prefix="lx_1022"))
     assert info["width"] == 64 and "lightning i2v_1022 (auto)" in text, text
     assert all(n in text for n in pair("i2v_1022")), text
+
+
+def test_the_official_seko_folder_pair_runs_under_its_bare_names(lx_server: Server) -> None:
+    hi, lo = (f"{SEKO}/{b}" for b in SEKO_FILES)
+    _info, text = mp4(lx_server, i2v_ours("fast", length=LENGTH, seed=5, prefix="lx_seko", lora_high=hi, lora_low=lo))
+    assert "lightning i2v_v1 (auto)" in text and hi in text and lo in text, text
 
 
 def test_the_distilled_pair_runs_to_mp4_without_a_lora(lx_server: Server) -> None:

@@ -91,6 +91,37 @@ def test_a_lora_of_another_rank_under_a_published_name_is_the_wrong_model(source
     assert found[lo.role].status == "wrong_model" and "rank 32, but" in found[lo.role].hint
 
 
+SEKO = "Wan2.2-I2V-A14B-4steps-lora-rank64-Seko-V1"
+
+
+def test_i2v_fast_is_ready_through_the_official_seko_folder_or_a_re_upload_name(source: Path, tmp_path: Path) -> None:
+    root = volume(source, tmp_path, BASE + EXPERTS)
+    seko = root / "loras" / SEKO
+    seko.mkdir(parents=True)
+    for r, bare in zip(V1, ("high_noise_model.safetensors", "low_noise_model.safetensors"), strict=True):
+        shutil.copyfile(source / "loras" / BY_ROLE[r].name, seko / bare)
+    fast = workflows(root)["i2v_fast"]
+    assert fast["ready"] is True and fast["blocking"] == []
+    assert fast["lightning"]["generation"] == "i2v_v1" and fast["lightning"]["files"] == [
+        f"{SEKO}/high_noise_model.safetensors", f"{SEKO}/low_noise_model.safetensors"]
+    # a newer pair under Kijai's rank-256 names is that generation: the newest wins
+    for r, name in zip(lx("i2v_260412_lora"), ("HIGH", "LOW"), strict=True):
+        shutil.copyfile(source / "loras" / BY_ROLE[r].name,
+                        root / "loras" / f"Wan_2_2_I2V_A14B_{name}_lightx2v_4step_lora_260412_rank_256_fp16.safetensors")
+    assert workflows(root)["i2v_fast"]["lightning"]["generation"] == "i2v_260412_lora"
+
+
+def test_another_model_in_the_seko_folder_is_not_the_pair(source: Path, tmp_path: Path) -> None:
+    root = volume(source, tmp_path, BASE + EXPERTS)
+    seko = root / "loras" / SEKO
+    seko.mkdir(parents=True)
+    shutil.copyfile(source / "loras" / BY_ROLE["lora_i2v_high"].name, seko / "high_noise_model.safetensors")
+    shutil.copyfile(source / "text_encoders" / BY_ROLE["text_encoder"].name, seko / "low_noise_model.safetensors")
+    fast = workflows(root)["i2v_fast"]
+    assert fast["ready"] is False and fast["lightning"]["path"] is None
+    assert {b["role"] for b in fast["blocking"]} == set(V1)
+
+
 def test_without_any_pair_the_blocking_files_are_todays(source: Path, tmp_path: Path) -> None:
     fast = workflows(volume(source, tmp_path, BASE + EXPERTS))["i2v_fast"]
     assert fast["ready"] is False

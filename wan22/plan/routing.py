@@ -180,7 +180,9 @@ class Settings:
 
 def _lora_identity(name: str) -> CatalogFile | None:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return BY_NAME.get(base)
+    hit = lx.identify(name)  # a Lightning file under a re-upload name or in its official folder
+    x = hit[0].side(hit[1]) if hit is not None else None
+    return BY_NAME.get(base) or (BY_ROLE[x.role] if x is not None else None)
 
 
 def _lora_task(name: str) -> str | None:

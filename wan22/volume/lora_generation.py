@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..catalog import BY_ROLE, LIGHTNING_FILES, USABLE
 from ..errors import PlanError
-from ..plan.lightning import GENERATIONS, LIGHTNING_PRESETS, Generation
+from ..plan.lightning import GENERATIONS, LIGHTNING_PRESETS, Generation, identify
 from ..plan.presets import EXPERT_TASK, Preset
-from .checks import HeaderCache
+from .checks import HeaderCache, inspect_file
 from .find import find
 from .listing import Listing
 from .report import Finding
@@ -87,19 +87,52 @@ def lightning_findings(cfg: FolderConfig, listing: Listing, headers: HeaderCache
     whose header has another rank than its release (a rank-reduced re-upload under the published
     name) is the wrong model."""
     out = {f.role: find(cfg, f, listing, headers) for f in LIGHTNING_FILES}
-    for role, f in out.items():
-        want = RANKS.get(role)
-        if want is None or f.status != "ok" or not f.path:
-            continue
-        try:
-            _h, ident = headers.get(f.path, os.stat(f.path))
-        except OSError:
-            continue
-        rank = ident.facts.get("rank") if ident is not None else None
-        if isinstance(rank, int) and rank != want:
-            f.status = "wrong_model"
-            f.hint = (f"the header says rank {rank}, but {f.name} is the rank-{want} release (a rank-reduced copy "
-                      f"under the published name?). Get the right file: {BY_ROLE[role].url}")
+    for f in out.values():
+        _check_rank(f, headers)
+    return out
+
+
+def _check_rank(f: Finding, headers: HeaderCache) -> None:
+    want = RANKS.get(f.role)
+    if want is None or f.status != "ok" or not f.path:
+        return
+    try:
+        _h, ident = headers.get(f.path, os.stat(f.path))
+    except OSError:
+        return
+    rank = ident.facts.get("rank") if ident is not None else None
+    if isinstance(rank, int) and rank != want:
+        f.status = "wrong_model"
+        f.hint = (f"the header says rank {rank}, but {f.name} is the rank-{want} release (a rank-reduced copy "
+                  f"under the published name?). Get the right file: {BY_ROLE[f.role].url}")
+
+
+def listed_copies(cfg: FolderConfig, listing: Listing) -> dict[str, list[tuple[str, str]]]:
+    """role -> [(name as ComfyUI lists it, path)] of the generation files the volume holds under
+    another name of the same release (a re-upload name, or the official folder's
+    <folder>/high_noise_model.safetensors), in ComfyUI's search order."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for key in ("loras", "diffusion_models"):
+        for d in cfg.dirs(key):
+            for rel, path in listing.dir_files.get(d, {}).items():
+                hit = identify(rel)
+                x = hit[0].side(hit[1]) if hit is not None else None
+                if x is not None and BY_ROLE[x.role].folder == key and os.path.basename(rel).lower() != x.name.lower():
+                    out.setdefault(x.role, []).append((rel, path))
+    return out
+
+
+def copy_findings(cfg: FolderConfig, listing: Listing, headers: HeaderCache) -> dict[str, Finding]:
+    """role -> the finding of the first copy ComfyUI lists under another name of the release
+    (judged by its header as the published file: statuses, hints and rank as for that file)."""
+    out: dict[str, Finding] = {}
+    for role, copies in listed_copies(cfg, listing).items():
+        rel, path = copies[0]
+        check = inspect_file(replace(BY_ROLE[role], name=rel), path, headers, listing.aria2)
+        f = Finding(rel, BY_ROLE[role].folder, role, check.status, path, path, check.size, check.hint,
+                    check.identity.label if check.identity else None)
+        _check_rank(f, headers)
+        out[role] = f
     return out
 
 
