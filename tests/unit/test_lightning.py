@@ -173,6 +173,7 @@ def test_auto_runs_the_pair_under_the_names_comfyui_lists_seko_folder_or_re_uplo
     seko = (f"{SEKO_I2V}/high_noise_model.safetensors", f"{SEKO_I2V}/low_noise_model.safetensors")
     d = plan("i2v", "fast", available=seko)
     assert d["lightning"]["id"] == "i2v_v1" and [s["lora"] for s in d["stages"]] == list(seko)
+    assert d["lightning"]["files"] == {"high": seko[0], "low": seko[1]}  # the names the plan runs
     # the published name wins over the folder when both are listed: today's plan
     both = plan("i2v", "fast", available=(*seko, V1_HIGH, V1_LOW))
     assert without_lightning(both) == without_lightning(plan("i2v", "fast"))

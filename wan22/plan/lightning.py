@@ -75,12 +75,17 @@ class Generation:
     def side(self, side: str) -> Side | None:
         return self.high if side == "high" else self.low
 
-    def as_dict(self, chosen: str, default: bool) -> dict[str, Any]:
+    def as_dict(self, chosen: str, default: bool, used: Collection[str] = ()) -> dict[str, Any]:
         """The plan's `lightning` entry; `chosen` says how ('auto' or 'set'), `default` whether it is
-        the preset's own LoRA pair."""
+        the preset's own LoRA pair; `files` per side the name the plan runs (of the files in `used`:
+        a re-upload name or the official folder), else the published name."""
+        files = {s: x.name for s in SIDES if (x := self.side(s)) is not None}
+        for f in used:
+            hit = identify(f)
+            if hit is not None and hit[0] is self:
+                files[hit[1]] = f
         return {"id": self.id, "label": self.label, "kind": self.kind, "task": self.task, "date": self.date,
-                "chosen": chosen, "default": default,
-                "files": {s: x.name for s in SIDES if (x := self.side(s)) is not None}}
+                "chosen": chosen, "default": default, "files": files}
 
 
 def _side(gid: str, side: str, raw: Any) -> Side | None:

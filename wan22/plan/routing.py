@@ -422,7 +422,8 @@ def stages(settings: Settings, sigmas: list[float]) -> Plan:
                 split_step=split, cfg=s.cfg, sampler=s.sampler, scheduler=s.scheduler, shift=s.shift,
                 boundary=s.boundary, sigmas=[round(x, 6) for x in sigmas], summary=s.preset.summary,
                 warnings=warnings, lightning=None if s.lightning is None else s.lightning.as_dict(
-                    s.lightning_chosen, s.lightning is lx.preset_generation(get_preset(s.mode, s.preset.preset))))
+                    s.lightning_chosen, s.lightning is lx.preset_generation(get_preset(s.mode, s.preset.preset)),
+                    [f for _r, f in s.experts] + [lo.file for stage in s.loras for lo in stage]))
 
 
 def _cut(s: Settings, split: int) -> list[Stage]:
