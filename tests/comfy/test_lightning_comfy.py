@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Server, free_port, make_base, start_image, video_info, write_yaml
+from support.harness import Server, free_port, make_base, start_image, video_info, write_yaml
 
 from wan22.catalog import BY_ROLE, lightning_role
 from wan22.demo.demo_volume import make_demo_volume
