@@ -16,6 +16,7 @@ from comfy_api.latest import io, ui
 
 from ..wan22.errors import PlanError
 from ..wan22.plan.bundle_spec import resolve_lora
+from ..wan22.plan.lightning import CHOICES as LIGHTNING_CHOICES
 from ..wan22.plan.overrides import AUTO, CFG_MAX, LORA_STRENGTH_MAX, NONE, SHIFT_MAX, STEPS_MAX, overrides_from_inputs
 from ..wan22.plan.overrides import DEFAULTS as D
 from ..wan22.plan.presets import MODES, PRESETS
@@ -107,6 +108,7 @@ def _settings(mode: str, preset: str, widgets: dict[str, Any], experts: dict[str
                                schedulers=comfy.samplers.KSampler.SCHEDULERS)
     if experts is not None:
         ov.experts = experts
+    ov.available = tuple(loading.list_files("loras"))  # what lightning 'auto' picks from
     return resolve(mode, preset, ov)
 
 
@@ -168,6 +170,11 @@ class Wan22ModeRouter(io.ComfyNode):
                                step=0.01, advanced=True, tooltip="0 = the preset's strength (1.0)"),
                 io.Boolean.Input("relight", default=D["relight"], advanced=True,
                                  tooltip="animate: chain the relight LoRA (for character replacement)"),
+                io.Combo.Input("lightning", options=list(LIGHTNING_CHOICES), default=D["lightning"], optional=True,
+                               advanced=True,
+                               tooltip="fast presets: the Lightning generation. auto = the distilled experts the bundle "
+                                       "loads, else the newest complete high + low LoRA pair in the loras folders; "
+                                       "or a generation id (its LoRA pair, or its distilled experts without LoRA)"),
             ],
             hidden=[io.Hidden.prompt, io.Hidden.unique_id],
             outputs=[
@@ -203,14 +210,14 @@ class Wan22ModeRouter(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, mode: str, preset: str, steps: int, cfg: float, shift: float, split_step: int,
                         sampler_name: str, scheduler: str, lora_high: str, lora_low: str, lora_strength: float,
-                        relight: bool) -> bool | str:
+                        relight: bool, lightning: str = AUTO) -> bool | str:
         # Every input named here loses ComfyUI's own checks (min/max, combo lists; execution.py
         # validate_inputs skips any input the node's validate_inputs takes). The rules need all
         # of them, so overrides_from_inputs and resolve check every one: ranges, sampler and
         # scheduler against ComfyUI's lists, LoRA files against the loras folders (below).
         widgets = dict(steps=steps, cfg=cfg, shift=shift, split_step=split_step, sampler_name=sampler_name,
                        scheduler=scheduler, lora_high=lora_high, lora_low=lora_low, lora_strength=lora_strength,
-                       relight=relight)
+                       relight=relight, lightning=lightning)
         try:
             settings = _settings(mode, preset, widgets)
         except PlanError as e:
@@ -220,14 +227,14 @@ class Wan22ModeRouter(io.ComfyNode):
     @classmethod
     def execute(cls, bundle: Any, mode: str, preset: str, steps: int, cfg: float, shift: float, split_step: int,
                 sampler_name: str, scheduler: str, lora_high: str, lora_low: str, lora_strength: float,
-                relight: bool) -> io.NodeOutput:
+                relight: bool, lightning: str = AUTO) -> io.NodeOutput:
         if bundle.mode != mode:
             raise PlanError(
                 f"Wan22ModeRouter mode is '{mode}' but its Wan22BundleLoader was set to '{bundle.mode}': set both to the same mode"
             )
         widgets = dict(steps=steps, cfg=cfg, shift=shift, split_step=split_step, sampler_name=sampler_name,
                        scheduler=scheduler, lora_high=lora_high, lora_low=lora_low, lora_strength=lora_strength,
-                       relight=relight)
+                       relight=relight, lightning=lightning)
         settings = _settings(mode, preset, widgets, experts=bundle.describe())
         picks = settings.layout
         # Only stage 0 loads now; later stages load when the sampler reaches them, unless the

@@ -14,6 +14,7 @@ from ..wan22.errors import Wan22Error
 from ..wan22.plan.overrides import overrides_from_inputs
 from ..wan22.plan.presets import MODES, PRESETS, WORKFLOW_IDS
 from ..wan22.plan.routing import resolve, stages
+from . import loading
 
 log = logging.getLogger("wan22")
 MAX_PARAM_LEN = 64
@@ -23,7 +24,7 @@ BOOL_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False,
 # /wan22/plan's parameters -> the router's widget names (the route calls `sampler_name` `sampler`).
 PLAN_WIDGETS = {"steps": "steps", "cfg": "cfg", "shift": "shift", "split_step": "split_step", "sampler": "sampler_name",
                 "scheduler": "scheduler", "lora_high": "lora_high", "lora_low": "lora_low",
-                "lora_strength": "lora_strength", "relight": "relight"}
+                "lora_strength": "lora_strength", "relight": "relight", "lightning": "lightning"}
 PLAN_PARAMS = {"mode", "preset", *PLAN_WIDGETS}
 LONG_PARAMS = {"lora_high", "lora_low"}  # file names can be long
 MAX_NAME_LEN = 255
@@ -112,6 +113,7 @@ async def get_plan(request: web.Request) -> web.Response:
     try:
         ov = overrides_from_inputs(mode, widgets, samplers=comfy.samplers.KSampler.SAMPLERS,
                                    schedulers=comfy.samplers.KSampler.SCHEDULERS)
+        ov.available = tuple(loading.list_files("loras"))  # as the node: lightning 'auto' picks from it
         settings = resolve(mode, preset, ov)
         plan = stages(settings, comfy_sigmas(settings.scheduler, settings.steps, settings.shift))
     except Wan22Error as e:

@@ -8,7 +8,9 @@ Where the user's setup document is wrong, the entry's `note` says what is true a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 GIB = 1024**3
@@ -220,6 +222,40 @@ FILES: tuple[CatalogFile, ...] = (
 
 BY_ROLE: dict[str, CatalogFile] = {f.role: f for f in FILES}
 BY_NAME: dict[str, CatalogFile] = {f.name: f for f in FILES}
+
+
+# ---- lightning generations (wan22/data/lightning.json; wan22/plan/lightning.py reads the rest)
+# The files of the newer 4-step generations that FILES does not hold (LoRA pairs, distilled
+# experts), as catalog entries outside FILES: the inventory's file list stays the user's volume's,
+# while fetch, the bundle's hints and the inventory's fast-workflow paths find them by role.
+LIGHTNING_DATA = Path(__file__).resolve().parent / "data" / "lightning.json"
+
+
+def lightning_role(generation: str, side: str) -> str:
+    """The catalog role of one side ('high'/'low') of a lightning generation's own file."""
+    return f"lx_{generation}_{side}".replace(".", "_")
+
+
+def _lightning_files() -> tuple[CatalogFile, ...]:
+    out = []
+    for g in json.loads(LIGHTNING_DATA.read_text(encoding="utf-8"))["generations"]:
+        for side in ("high", "low"):
+            f = g.get(side)
+            if not f or "name" not in f:
+                continue  # a side the catalog already holds ('role'), or none published
+            what = "distilled 4-step expert" if g["kind"] == "experts" else "4-step LoRA"
+            out.append(CatalogFile(
+                lightning_role(g["id"], side), f["name"], f["folder"], f["identity"],
+                f"{g['label']}: {what}, {side}-noise", f["size"], f["size_exact"], f["url"],
+                dim=5120 if g["kind"] == "experts" else None,
+                loader="UNETLoader" if g["kind"] == "experts" else "LoraLoaderModelOnly",
+                sha256=f.get("sha256")))
+    return tuple(out)
+
+
+LIGHTNING_FILES: tuple[CatalogFile, ...] = _lightning_files()
+BY_ROLE.update({f.role: f for f in LIGHTNING_FILES})
+BY_NAME.update({f.name: f for f in LIGHTNING_FILES})
 
 # The ComfyUI folder keys the catalog's files live in (folder_paths names), in catalog order.
 WAN_FOLDER_KEYS = ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras")

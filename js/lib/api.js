@@ -19,7 +19,7 @@ const BASE = "/wan22";
 export const PLAN_PARAMS = Object.freeze({
   mode: "mode", preset: "preset", steps: "steps", cfg: "cfg", shift: "shift", split_step: "split_step",
   sampler_name: "sampler", scheduler: "scheduler", lora_high: "lora_high", lora_low: "lora_low",
-  lora_strength: "lora_strength", relight: "relight",
+  lora_strength: "lora_strength", relight: "relight", lightning: "lightning",
 });
 export const PLAN_WIDGETS = Object.keys(PLAN_PARAMS);
 

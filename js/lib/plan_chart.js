@@ -25,10 +25,13 @@ export function stageBand(plan, k) {
   const loras = st.loras ?? [];
   const lora = loras.length ? `LoRA ×${loras.map((l) => fmtNum(l.strength)).join(" + ")}` : "no LoRA";
   const cfg = cfgs.size > 1 ? ` · cfg ${fmtNum(st.cfg ?? plan.cfg)}` : "";
+  // The Lightning generation, when it is not the preset's own pair: "LoRA ×1 · i2v_1022".
+  const lx = plan.lightning;
+  const gen = lx && !lx.default && !base ? ` · ${lx.kind === "experts" ? "distilled " : ""}${lx.id}` : "";
   return {
     color: base ? BASE_COLOR : STAGE_COLORS[kind],
     label: `${base ? "base " : ""}${KIND_LABEL[kind]}${loras.length && stages.length > 2 ? " + LoRA" : ""}`,
-    detail: `${lora}${cfg}`,
+    detail: `${lora}${gen}${cfg}`,
   };
 }
 

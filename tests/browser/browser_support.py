@@ -37,6 +37,8 @@ PLAN_CASES: list[tuple[str, dict[str, Any], list[str], str | None]] = [
     ("animate-fast", {"mode": "animate", "preset": "fast"}, [], "router_preview_animate_fast"),
     ("animate-quality-no-relight", {"mode": "animate", "preset": "quality", "relight": False}, ["--no-relight"], None),
     ("i2v-fast_motion", {"mode": "i2v", "preset": "fast_motion"}, [], "router_preview_fast_motion"),
+    ("i2v-fast-lightning-1022", {"mode": "i2v", "preset": "fast", "lightning": "i2v_1022"}, ["--lightning", "i2v_1022"],
+     None),
     ("refused-i2v-fast-cfg3.5", {"mode": "i2v", "preset": "fast", "cfg": 3.5}, ["--cfg", "3.5"], "router_preview_refused"),
 ]
 

@@ -213,7 +213,7 @@ async function newRouterGraph(page) {
 }
 
 const DEFAULTS = { steps: 0, cfg: 0, shift: 0, split_step: -1, sampler_name: "auto", scheduler: "auto",
-  lora_high: "auto", lora_low: "auto", lora_strength: 0, relight: true };
+  lora_high: "auto", lora_low: "auto", lora_strength: 0, relight: true, lightning: "auto" };
 
 async function applyCase(page, widgets) {
   return page.evaluate(async ({ widgets, defaults }) => {

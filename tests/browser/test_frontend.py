@@ -200,7 +200,9 @@ def test_router_preview_is_the_plan_the_cli_prints(browser_run: BrowserRun, case
     assert pv["state"] == "ready", pv["error"]
     assert pv["plan"] == plan
     _check_shown(pv, plan)
-    assert len(pv["serializedWidgets"]) == pv["valueWidgets"] == 12, "the preview must not add a saved widget value"
+    saved = json.loads((REPO / "example_workflows" / "wan22_i2v_fast.json").read_text())
+    n = len(next(x for x in saved["nodes"] if x["type"] == "Wan22ModeRouter")["widgets_values"])  # 13 with lightning
+    assert len(pv["serializedWidgets"]) == pv["valueWidgets"] == n, "the preview must not add a saved widget value"
 
 
 def test_fast_motion_preview_draws_three_bands(browser_run: BrowserRun) -> None:
@@ -219,6 +221,9 @@ def test_fast_motion_preview_draws_three_bands(browser_run: BrowserRun) -> None:
     assert "cfg 3.5" in pv["stages"][0]["text"] and "cfg 1" in pv["stages"][1]["text"]
     two = json.loads(_case(browser_run, "i2v-fast")["chart"]["bands"])
     assert [b["label"] for b in two] == ["high-noise · LoRA ×1", "low-noise · LoRA ×1"]
+    # a generation other than the preset's own pair is named on each band
+    lx = json.loads(_case(browser_run, "i2v-fast-lightning-1022")["chart"]["bands"])
+    assert [b["label"] for b in lx] == ["high-noise · LoRA ×1 · i2v_1022", "low-noise · LoRA ×1 · i2v_1022"]
 
 
 def test_router_preview_shows_the_refusal_the_cli_gives(browser_run: BrowserRun) -> None:

@@ -301,14 +301,15 @@ def test_wrong_widget_count_converts_as_the_frontend_does_and_is_reported() -> N
     wf = copy.deepcopy(ui("wan22_i2v_fast"))
     router = next(n for n in wf["nodes"] if n["type"] == "Wan22ModeRouter")
     last = list(named_widget_values(SNAPSHOT["Wan22ModeRouter"], router["widgets_values"]))[-1]
-    router["widgets_values"][-1] = not router["widgets_values"][-1]  # so that the default differs from the saved value
+    router["widgets_values"][-1] = "i2v_1022"  # the last widget (lightning), so that the default differs from the saved value
+    n = len(router["widgets_values"])
     full = ui_to_api(wf, SNAPSHOT)[str(router["id"])]["inputs"]
     default = {w.name: w.default for w, _ in widget_layout(SNAPSHOT["Wan22ModeRouter"], lambda w: w.default)}[last]
     router["widgets_values"] = router["widgets_values"][:-1]
     short = ui_to_api(wf, SNAPSHOT)[str(router["id"])]["inputs"]
     assert full[last] != default and short == {**full, last: default}
     assert any("Wan22ModeRouter" in p for p in validate_ui(wf, SNAPSHOT))
-    assert [p for p in check_widget_counts(wf, SNAPSHOT) if re.search(r"node \d+ \(Wan22ModeRouter\).*12 widgets", p)]
+    assert [p for p in check_widget_counts(wf, SNAPSHOT) if re.search(rf"node \d+ \(Wan22ModeRouter\).*{n} widgets", p)]
 
 
 def test_validate_ui_finds_bad_values_types_and_links() -> None:

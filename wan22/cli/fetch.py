@@ -7,18 +7,31 @@ import json
 import os
 import sys
 
+from ..plan.lightning import CHOICES
 from .inventory import add_folder_args, folder_args
 
+LIGHTNING_IDS = CHOICES[1:]  # no 'auto': fetch gets one named pair
 
-def _wanted(workflows: list[str]) -> tuple[dict[str, tuple[str, ...]], set[str], str]:
-    """Workflow ids and workflow files -> (label -> roles it needs, roles to inventory, usage error)."""
-    from ..plan.routing import WORKFLOW_IDS
+
+def _wanted(workflows: list[str], lightning: str | None = None) -> tuple[dict[str, tuple[str, ...]], set[str], str]:
+    """Workflow ids and workflow files -> (label -> roles it needs, roles to inventory, usage error);
+    with `lightning`, a fast workflow needs that generation's files instead of the preset's."""
+    from ..errors import PlanError
+    from ..plan.routing import WORKFLOW_IDS, preset_for_workflow
     from ..volume.fetch_plan import required_roles, workflow_file_roles
     from ..volume.inventory import preset_roles
+    from ..volume.lora_generation import generation_roles
 
     wanted: dict[str, tuple[str, ...]] = {}
     roles: set[str] = set()
     for w in workflows:
+        if w in WORKFLOW_IDS and lightning:
+            try:
+                wanted[w] = generation_roles(preset_for_workflow(w), lightning)
+            except PlanError as e:
+                return {}, set(), f"--lightning: {e}"
+            roles |= set(wanted[w]) | set(preset_for_workflow(w).optional)
+            continue
         if w in WORKFLOW_IDS:
             wanted[w] = required_roles(w)
             roles |= set(preset_roles(w))
@@ -46,7 +59,9 @@ def cmd_fetch(a: argparse.Namespace) -> int:
         print(f"error: {msg}", file=sys.stderr)
         return 2
 
-    wanted, roles, err = _wanted(a.workflow or list(WORKFLOW_IDS))
+    if a.lightning and not a.workflow:
+        return usage("--lightning needs --workflow (a fast workflow: i2v_fast, t2v_fast, flf2v_fast, ..._fast_motion)")
+    wanted, roles, err = _wanted(a.workflow or list(WORKFLOW_IDS), a.lightning)
     if err:
         return usage(err)
     if a.to and not (a.root or a.extra_model_paths or a.comfyui):
@@ -100,6 +115,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     s.add_argument("--mirror", metavar="URL",
                    help="fetch every file from URL/<folder key>/<file name> instead of its catalog URL "
                         "(default: $WAN22_MIRROR)")
+    s.add_argument("--lightning", choices=LIGHTNING_IDS, metavar="ID",
+                   help="fast workflows: fetch this Lightning generation's pair (LoRAs, or distilled experts) instead "
+                        f"of the preset's LoRAs: {', '.join(LIGHTNING_IDS)}")
     s.add_argument("--dry-run", action="store_true", help="print the plan and the free-space check; write nothing")
     s.add_argument("--jobs", type=int, default=2, metavar="N", help="files transferred at once (default 2)")
     s.add_argument("--json", action="store_true",

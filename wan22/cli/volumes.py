@@ -10,7 +10,8 @@ def cmd_demo_volume(a: argparse.Namespace) -> int:
     from ..demo.demo_volume import make_demo_volume
 
     info = make_demo_volume(a.dir, seed=a.seed, with_t2v=a.with_t2v, with_5b=a.with_5b,
-                            with_animate2=a.with_animate2, community_names=a.community_names, gguf=a.gguf)
+                            with_animate2=a.with_animate2, community_names=a.community_names, gguf=a.gguf,
+                            with_lightning=a.with_lightning)
     if a.json:
         print(json.dumps(info, indent=2))
     else:
@@ -57,6 +58,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     s.add_argument("--gguf", action="store_true",
                    help="also city96-named GGUF experts (I2V and T2V, high and low, Q5_K_M) and a umT5 GGUF, "
                         "with real headers and no data on disk (sparse, about 10 GB apparent each)")
+    s.add_argument("--with-lightning", action="store_true",
+                   help="also the newer Lightning generations under their published names: LoRA pairs (I2V 1022 "
+                        "at rank 64, T2V 1217, T2V 250928, 260412 extraction) and distilled I2V expert pairs (1030, "
+                        "260412)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_demo_volume)
     s = sub.add_parser("sparse-volume", help="real-size sparse files with real headers (for benchmarks)")

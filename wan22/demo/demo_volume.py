@@ -269,6 +269,9 @@ def build_stand_in(entry: CatalogFile, recipe: str, seed: int) -> list[tuple[str
         return model_tensors(layout, entry.role, seed, dtype=dtype, scaled_fp8="fp8" in parts[2:])
     if parts[0] == "lora":
         return lora_tensors(load(parts[1]), entry.role, seed, with_img_emb="img" in parts[2:])
+    if parts[0] == "lightning":  # demo-volume --with-lightning (lightning_standins.py)
+        from .lightning_standins import build_lightning
+        return build_lightning(entry, parts[1:], seed)
     if parts[0] == "umt5":
         return umt5_stub_tensors(seed)
     if parts[0] == "clip_vision":
@@ -301,14 +304,17 @@ def conditioning_datasets(root: str, seed: int) -> list[str]:
 def make_demo_volume(root: str, seed: int = DEMO_SEED, with_t2v: bool = False,
                      roles: Iterable[str] | None = None, with_5b: bool = False,
                      with_animate2: bool = False, community_names: bool = False,
-                     gguf: bool = False) -> dict[str, object]:
+                     gguf: bool = False, with_lightning: bool = False) -> dict[str, object]:
     """Write the stand-in volume under `root` (<root>/<folder>/<file>). Existing non-stand-in
     files are never overwritten: the call fails instead. `with_5b` adds the TI2V 5B model and
     the Wan 2.2 VAE (FIVE_B_EXTRA); `community_names` and `gguf` the files of
-    community_standins."""
+    community_standins; `with_lightning` the Lightning generations of lightning_standins."""
     t0 = time.perf_counter()
     plan = list(USER_VOLUME) + (list(T2V_EXTRA) if with_t2v else []) + (list(FIVE_B_EXTRA) if with_5b else [])
     plan += list(ANIMATE2_EXTRA) if with_animate2 else []
+    if with_lightning:  # the newer Lightning LoRA pairs and distilled expert pairs
+        from .lightning_standins import LIGHTNING_EXTRA
+        plan += list(LIGHTNING_EXTRA)
     if roles is not None:
         wanted = set(roles)
         plan = [s for s in plan if s.role in wanted]

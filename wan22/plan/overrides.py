@@ -28,7 +28,7 @@ LORA_STRENGTH_MAX = 100.0
 # Every router input this module reads, with the widget value that keeps the preset's setting.
 DEFAULTS: dict[str, Any] = {
     "steps": 0, "cfg": 0.0, "shift": 0.0, "split_step": -1, "sampler_name": AUTO, "scheduler": AUTO,
-    "lora_high": AUTO, "lora_low": AUTO, "lora_strength": 0.0, "relight": True,
+    "lora_high": AUTO, "lora_low": AUTO, "lora_strength": 0.0, "relight": True, "lightning": AUTO,
 }
 
 
@@ -50,6 +50,10 @@ class Overrides:
     # No router widget yet: the CLI and the Python API set them.
     base_steps: int | None = None
     base_cfg: float | None = None
+    # Fast presets: the Lightning generation ('auto' or an id of wan22/data/lightning.json), and the
+    # file names on the volume 'auto' may pick from (None: unknown, 'auto' keeps the preset's LoRAs).
+    lightning: str | None = None
+    available: tuple[str, ...] | None = None
 
 
 def _number(name: str, value: Any, kind: type[int] | type[float]) -> int | float:
@@ -90,7 +94,7 @@ def overrides_from_inputs(mode: str, inputs: Mapping[str, Any], *, samplers: Col
     """Overrides from the router's widget values (keys as in DEFAULTS; others are ignored).
 
     A missing key keeps its default, which means the preset's value: steps/cfg/shift/lora_strength
-    0, split_step -1, sampler_name/scheduler/lora_high/lora_low 'auto'; lora 'none' means no LoRA
+    0, split_step -1, sampler_name/scheduler/lora_high/lora_low/lightning 'auto'; lora 'none' means no LoRA
     in that slot. Numbers may be numeric strings (ComfyUI converts them the same way). `samplers`
     and `schedulers`, when given, are ComfyUI's lists to check the names against. A caller that
     cannot know a value (an API prompt's link) leaves the key out. Raises PlanError naming the input.
@@ -105,6 +109,8 @@ def overrides_from_inputs(mode: str, inputs: Mapping[str, Any], *, samplers: Col
                         "(0 keeps the preset's strength)")
     if not isinstance(v["relight"], bool):
         raise PlanError(f"relight must be true or false, got {v['relight']!r}")
+    if not isinstance(v["lightning"], str) or not v["lightning"]:
+        raise PlanError(f"lightning must be 'auto' or a generation id, got {v['lightning']!r}")
     return Overrides(
         steps=int(_number("steps", v["steps"], int)) or None,
         cfg=float(_number("cfg", v["cfg"], float)) or None,
@@ -115,4 +121,5 @@ def overrides_from_inputs(mode: str, inputs: Mapping[str, Any], *, samplers: Col
         lora_strength=strength or None,
         loras=_lora_slots(mode, str(v["lora_high"]), str(v["lora_low"])),
         relight=v["relight"],
+        lightning=None if v["lightning"] == AUTO else v["lightning"],
     )

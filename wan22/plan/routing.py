@@ -16,6 +16,7 @@ from typing import Any
 
 from ..catalog import BY_NAME, BY_ROLE, CatalogFile
 from ..errors import PlanError
+from . import lightning as lx
 from .overrides import CFG_MAX, LORA_STRENGTH_MAX, SHIFT_MAX, STEPS_MAX, Overrides
 from .presets import (
     BOUNDARY,
@@ -98,6 +99,7 @@ class Plan:
     sigmas: list[float]
     summary: str
     warnings: list[str] = field(default_factory=list)
+    lightning: dict[str, Any] | None = None  # the Lightning generation a fast preset runs (lightning.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -115,12 +117,17 @@ class Plan:
             "sigmas": self.sigmas,
             "summary": self.summary,
             "warnings": self.warnings,
+            "lightning": self.lightning,
         }
 
     def text(self) -> str:
         own = [f"stage {k + 1} cfg {s.cfg:g}" for k, s in enumerate(self.stages) if s.cfg != self.cfg]
         lines = [f"Wan 2.2 {self.mode} / {self.preset}: {self.steps} steps, cfg {self.cfg:g}"
                  f"{' (' + ', '.join(own) + ')' if own else ''}, {self.sampler}/{self.scheduler}, shift {self.shift:g}"]
+        if self.lightning is not None:
+            lx_ = self.lightning
+            lines.append(f"lightning {lx_['id']} ({lx_['chosen']}): {lx_['label']}, "
+                         f"{'distilled experts, no LoRA' if lx_['kind'] == 'experts' else 'LoRA pair'}")
         if self.boundary is not None:
             lines.append(f"boundary {self.boundary:.3f} -> high-noise steps 0-{self.split_step}, "
                          f"low-noise steps {self.split_step}-{self.steps}")
@@ -168,11 +175,15 @@ class Settings:
     boundary: float | None  # the MoE boundary; None for single-model modes
     warnings: tuple[str, ...] = ()
     layout: tuple[StagePick, ...] = ()  # the stages; () = one per expert at `cfg`
+    lightning: lx.Generation | None = None  # the generation a fast preset runs
+    lightning_chosen: str = ""  # 'auto' or 'set'
 
 
 def _lora_identity(name: str) -> CatalogFile | None:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return BY_NAME.get(base)
+    hit = lx.identify(name)  # a Lightning file under a re-upload name or in its official folder
+    x = hit[0].side(hit[1]) if hit is not None else None
+    return BY_NAME.get(base) or (BY_ROLE[x.role] if x is not None else None)
 
 
 def _lora_task(name: str) -> str | None:
@@ -285,7 +296,9 @@ def _layout(p: Preset, ov: Overrides, steps: int, cfg: float) -> tuple[tuple[Sta
 
 def _distilled(x: PlanLora) -> tuple[bool, bool]:
     """(a 4-step Lightning LoRA, another step-distilled LoRA) from its role or file name."""
-    lightning = x.role in LIGHTNING_ROLES or (x.role is None and "4step" in x.file.lower())
+    hit = lx.identify(x.file)
+    lightning = (x.role in LIGHTNING_ROLES or "4step" in x.file.lower()
+                 or (hit is not None and hit[0].pair))
     return lightning, x.role == "lora_i2v_480p" or "distill" in x.file.lower()
 
 
@@ -362,14 +375,21 @@ def resolve(mode: str, preset: str, overrides: Overrides | None = None) -> Setti
     """The preset with `overrides` applied, every check made. Raises one PlanError listing every
     problem with its fix; needs no sigmas (ComfyUI's come later, for `stages`)."""
     ov = overrides or Overrides()
-    p = get_preset(mode, preset)
+    try:
+        p, ov, gen, chosen = lx.apply(mode, get_preset(mode, preset), ov)
+    except PlanError as e:
+        raise PlanError(f"Wan 2.2 {mode}/{preset} plan refused:\n- {e}") from None
     steps, cfg, shift, problems = _numbers(p, ov)
     sampler = ov.sampler or p.sampler
     files, expert_problems = _experts(mode, p, ov)
     loras, lora_problems = _stage_loras(mode, p, ov)
     layout, layout_problems = _layout(p, ov, steps, cfg)
     distill_problems, warnings = _distill_checks(mode, p, loras, layout, steps, sampler)
-    problems += expert_problems + lora_problems + layout_problems + distill_problems
+    slots = ("high", "low") if len(p.experts) == 2 else ("single",)
+    lx_problems, lx_warnings = lx.refusals(mode, {r: files[r] for r in p.experts}, [
+        (slot, lo.file) for slot, stage in zip(slots, loras, strict=True) for lo in stage], cfg, steps)
+    warnings += lx_warnings
+    problems += expert_problems + lora_problems + layout_problems + distill_problems + lx_problems
     boundary = BOUNDARY.get(mode) if len(p.experts) == 2 else None
     split = ov.split_step if ov.split_step is not None and ov.split_step >= 0 else None
     if boundary is not None and split is not None and not 0 <= split <= steps:
@@ -379,7 +399,7 @@ def resolve(mode: str, preset: str, overrides: Overrides | None = None) -> Setti
     return Settings(mode=mode, preset=p, steps=steps, cfg=cfg, sampler=sampler, scheduler=ov.scheduler or p.scheduler,
                     shift=shift, experts=tuple((r, files[r]) for r in p.experts), loras=loras,
                     split_step=split if boundary is not None else None, boundary=boundary, warnings=tuple(warnings),
-                    layout=layout)
+                    layout=layout, lightning=gen, lightning_chosen=chosen)
 
 
 def stages(settings: Settings, sigmas: list[float]) -> Plan:
@@ -402,7 +422,9 @@ def stages(settings: Settings, sigmas: list[float]) -> Plan:
     return Plan(mode=s.mode, preset=s.preset.preset, workflow=s.preset.workflow_id, stages=cut, steps=s.steps,
                 split_step=split, cfg=s.cfg, sampler=s.sampler, scheduler=s.scheduler, shift=s.shift,
                 boundary=s.boundary, sigmas=[round(x, 6) for x in sigmas], summary=s.preset.summary,
-                warnings=warnings)
+                warnings=warnings, lightning=None if s.lightning is None else s.lightning.as_dict(
+                    s.lightning_chosen, s.lightning is lx.preset_generation(get_preset(s.mode, s.preset.preset)),
+                    [f for _r, f in s.experts] + [lo.file for stage in s.loras for lo in stage]))
 
 
 def _cut(s: Settings, split: int) -> list[Stage]:

@@ -176,6 +176,8 @@ def typed_prompt(job: TypedJob, names: Mapping[str, str], precomputed: bool = Fa
     set_seed(prompt, job.seed)
     for nid in nodes_of(prompt, "Wan22ModeRouter"):
         prompt[nid]["inputs"].update(job.router)
+    for nid in nodes_of(prompt, "Wan22BundleLoader"):  # input.lightning: a distilled expert pair
+        prompt[nid]["inputs"].update(job.bundle)
     if job.mode == "s2v" and job.frames is not None:
         s2v_chain(prompt, job.frames)
     return use_precomputed_conditioning(prompt) if precomputed else prompt

@@ -6,7 +6,7 @@ Typed job (contract, docs/deploy.md)::
      "negative_prompt": "...", "seed": 7, "width": 832, "height": 480, "frames": 81, "fps": 16}
 
 plus `end_image` (flf2v: the last frame), `audio` (s2v), `video` (animate, animate2: the driving
-video), optional `steps`/`cfg`/`shift` (judged by the router's own rules) and `timeout` (seconds,
+video), optional `steps`/`cfg`/`shift`/`lightning` (judged by the router's own rules) and `timeout` (seconds,
 at most the worker's limit). Which media keys each mode takes is one table, MEDIA_KEYS.
 
 Stock worker-comfyui job: `{"workflow": <API prompt>, "images": [{"name", "image"}],
@@ -28,12 +28,14 @@ from typing import Any
 
 from ..audio.frames import DEFAULT_CHUNK, S2V_AUDIO_FPS, frame_plan
 from ..errors import Wan22Error
+from ..plan.lightning import BY_ID as LIGHTNING_BY_ID
+from ..plan.lightning import CHOICES as LIGHTNING_CHOICES
 from ..plan.overrides import overrides_from_inputs
 from ..plan.routing import WORKFLOW_IDS, make_plan, preset_for_workflow
 from .media import JobError, Media, load
 
 TYPED_KEYS = ("workflow", "image", "end_image", "audio", "video", "prompt", "negative_prompt", "seed", "width", "height",
-              "frames", "fps", "steps", "cfg", "shift", "timeout")
+              "frames", "fps", "steps", "cfg", "shift", "timeout", "lightning")
 STOCK_KEYS = ("workflow", "images", "files")
 # mode -> (media keys it needs, media keys it may take); docs/deploy.md shows the same table.
 MEDIA_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -100,7 +102,8 @@ class TypedJob:
     height: int | None = None
     frames: int | None = None
     fps: float | None = None
-    router: dict[str, Any] = field(default_factory=dict)  # steps/cfg/shift for Wan22ModeRouter
+    router: dict[str, Any] = field(default_factory=dict)  # steps/cfg/shift/lightning for Wan22ModeRouter
+    bundle: dict[str, Any] = field(default_factory=dict)  # Wan22BundleLoader inputs (a distilled expert pair)
     stages: tuple[str, ...] = ()  # the plan's experts, for progress ("high", "low")
     timeout: float | None = None
 
@@ -220,12 +223,25 @@ def _router(job: TypedJob, raw: Mapping[str, Any]) -> None:
         job.router["cfg"] = number("cfg", raw["cfg"], 0.0, 100.0)
     if "shift" in raw:
         job.router["shift"] = number("shift", raw["shift"], 0.0, 100.0)
+    if "lightning" in raw:
+        _lightning(job, raw["lightning"])
     try:
         plan = make_plan(job.mode, job.preset, overrides_from_inputs(job.mode, job.router))
     except Wan22Error as e:
         names = "/".join(f"input.{k}" for k in job.router) or "input.workflow"
         raise JobError(f"{names}: {e}") from None
     job.stages = stage_names(plan.stages)
+
+
+def _lightning(job: TypedJob, value: Any) -> None:
+    """input.lightning: 'auto' or a generation id; a distilled expert pair also sets the bundle's experts."""
+    if not isinstance(value, str) or value not in LIGHTNING_CHOICES:
+        raise JobError(f"input.lightning: {value!r} is not a Lightning generation: use 'auto' or one of "
+                       f"{', '.join(LIGHTNING_CHOICES[1:])}")
+    job.router["lightning"] = value
+    gen = LIGHTNING_BY_ID.get(value)
+    if gen is not None and gen.kind == "experts" and gen.high is not None and gen.low is not None:
+        job.bundle = {"high_noise_model": gen.high.name, "low_noise_model": gen.low.name}
 
 
 def stage_names(stages: Sequence[Any]) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import shlex
 import stat
 from dataclasses import dataclass
 
-from ..catalog import BY_ROLE, FILES, USABLE, CatalogFile
+from ..catalog import BY_ROLE, FILES, LIGHTNING_FILES, USABLE, CatalogFile
 from .identify import STAND_IN_ROLE_KEY, Identity, identify, is_stand_in
 from .listing import SAFETENSORS_EXTS
 from .report import fmt_size
@@ -172,10 +172,17 @@ def _identity_problem(entry: CatalogFile, ident: Identity, h: Header) -> str:
             return (f"this LoRA patches a model with in_dim {in_dim}, which does not fit the {task.upper()} experts "
                     f"(in_dim {36 if task == 'i2v' else 16}). Get the right file: {source_of(entry)}")
     role = h.metadata.get(STAND_IN_ROLE_KEY)
-    if stand_in and role and role != entry.role and role in BY_ROLE:
+    if stand_in and role and role != entry.role and role in BY_ROLE and not _distilled_expert_for(role, entry):
         return (f"a demo-volume stand-in made for {BY_ROLE[role].name}, copied or renamed to {entry.name}. "
                 f"Re-run `python -m wan22 demo-volume` on the folder, or put the real file here: {source_of(entry)}")
     return ""
+
+
+def _distilled_expert_for(role: str, entry: CatalogFile) -> bool:
+    """A distilled expert's stand-in (demo-volume --with-lightning) is a full expert: the bundle
+    loads it in an expert's slot (high_noise_model / low_noise_model) under its own name."""
+    made_for = BY_ROLE[role]
+    return made_for in LIGHTNING_FILES and made_for.kind == entry.kind and entry.folder == "diffusion_models"
 
 
 def check_model_file(role: str, path: str) -> str | None:

@@ -16,11 +16,13 @@ import gc
 import time
 from collections.abc import Iterable
 
-from ..catalog import FILES, STATUSES, USABLE, WAN_FOLDER_KEYS
+from ..catalog import FILES, LIGHTNING_FILES, STATUSES, USABLE, WAN_FOLDER_KEYS
 from ..plan.routing import PRESET_TABLE, Preset
 from .checks import Check, HeaderCache, check_model_file, inspect_file
 from .find import find
 from .listing import MAX_ROOT_ENTRIES, Listing, scan
+from .lora_generation import applies as lightning_applies
+from .lora_generation import copy_findings, fast_path, generation_roles, lightning_findings
 from .report import Finding, Report, WorkflowStatus, fmt_size, preset_roles
 from .roots import FolderConfig
 from .verify import Progress, blake3_available, hash_range, stderr_progress, verify_findings
@@ -53,21 +55,44 @@ def run_inventory(cfg: FolderConfig, verify: bool = False, roles: Iterable[str] 
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        findings = [find(cfg, entry, listing, headers) for entry in FILES if entry.role in wanted]
+        findings = [find(cfg, entry, listing, headers) for entry in FILES + LIGHTNING_FILES if entry.role in wanted]
+        presets = [p for p in PRESET_TABLE if set(p.required_roles) <= wanted]
+        fast = any(map(lightning_applies, presets))
+        extra = lightning_findings(cfg, listing, headers) if fast else {}
+        copies = copy_findings(cfg, listing, headers) if fast else {}
     finally:
         if gc_was_enabled:
             gc.enable()
     if verify:
         verify_findings(findings, headers, progress)
-    workflows = {p.workflow_id: _workflow_status(p, findings, cfg) for p in PRESET_TABLE
-                 if set(p.required_roles) <= wanted}
+    workflows = {p.workflow_id: _workflow_status(p, findings, cfg, extra, copies) for p in presets}
     return Report(roots=list(cfg.roots), files=findings, workflows=workflows, problems=list(cfg.problems),
                   warnings=list(cfg.warnings) + warnings, seconds=time.perf_counter() - t0,
                   search_dirs={k: cfg.dirs(k) for k in WAN_FOLDER_KEYS})
 
 
-def _workflow_status(p: Preset, findings: list[Finding], cfg: FolderConfig) -> WorkflowStatus:
+def _workflow_status(p: Preset, findings: list[Finding], cfg: FolderConfig,
+                     extra: dict[str, Finding] | None = None,
+                     copies: dict[str, Finding] | None = None) -> WorkflowStatus:
     by_role = {f.role: f for f in findings}
+    status = _preset_status(p, by_role, cfg)
+    if not lightning_applies(p):
+        return status
+    # a fast workflow is ready through any Lightning path: a newer LoRA pair, or distilled experts
+    found = {**(extra or {}), **by_role}
+    for r, f in (copies or {}).items():  # the same release under a name ComfyUI lists (Seko folder, re-upload)
+        if r not in found or found[r].status not in USABLE:
+            found[r] = f
+    status.lightning = fast_path(p, found)
+    gen = status.lightning["generation"] if status.lightning else None
+    if not status.ready and gen is not None and not cfg.problems:
+        roles = generation_roles(p, gen)
+        status.ready, status.blocking = True, []
+        status.stand_ins = [found[r].name for r in roles if found[r].status == "stand_in"]
+    return status
+
+
+def _preset_status(p: Preset, by_role: dict[str, Finding], cfg: FolderConfig) -> WorkflowStatus:
     blocking: list[dict[str, str]] = []
     warnings: list[str] = []
     stand_ins: list[str] = []

@@ -51,11 +51,15 @@ class WorkflowStatus:
     warnings: list[str] = field(default_factory=list)
     stand_ins: list[str] = field(default_factory=list)
     files: list[tuple[str, str]] | None = None  # (folder, name) a workflow file references; None: a workflow id
+    lightning: dict[str, Any] | None = None  # fast workflows: the Lightning path that is ready (lora_generation.py)
 
     def as_dict(self) -> dict[str, Any]:
         """The workflow's entry in the inventory JSON."""
-        return {"ready": self.ready, "blocking": self.blocking, "warnings": self.warnings,
-                "stand_ins": self.stand_ins}
+        out = {"ready": self.ready, "blocking": self.blocking, "warnings": self.warnings,
+               "stand_ins": self.stand_ins}
+        if self.lightning is not None:
+            out["lightning"] = self.lightning
+        return out
 
 
 def preset_roles(workflow_id: str) -> tuple[str, ...]:
