@@ -15,7 +15,7 @@ Every step, from nothing:
 4. builds deploy/Dockerfile unchanged (build arguments only) with buildah;
 5. runs the image the way docs/deploy.md says (`podman run ... IMAGE --rp_serve_api ...`: container
    arguments reach the worker through the ENTRYPOINT), on loopback, with a demo volume
-   (`python -m wan22 demo-volume`) at /runpod-volume/models, and checks that a full command given
+   (`python -m wan22 demo-volume`) at /runpod-volume/models (the volume at /runpod-volume), and checks that a full command given
    instead (RunPod's "container start command") runs as given;
 6. posts typed i2v_fast and s2v_fast jobs to the runpod SDK's local API (/runsync) and counts the
    frames of the returned mp4s with PyAV;
@@ -175,9 +175,10 @@ def free_port() -> int:
 
 
 def demo_volume(home: Path) -> Path:
+    """A network volume stand-in: the demo volume's files in <volume>/models/<folder>/."""
     vol = home / "volume"
-    if not (vol / "vae").is_dir():
-        run([sys.executable, "-m", "wan22", "demo-volume", str(vol)])
+    if not (vol / "models" / "vae").is_dir():
+        run([sys.executable, "-m", "wan22", "demo-volume", str(vol / "models")])
     return vol
 
 
@@ -271,7 +272,7 @@ def serve(home: Path, env: dict[str, str], name: str) -> dict[str, float]:
     vol = demo_volume(home)
     api_port, comfy_port = free_port(), free_port()
     # the command docs/deploy.md gives, with podman and loopback ports (no GPU here: ComfyUI --cpu)
-    run(["podman", "run", "-d", "--name", name, "--network=host", "-v", f"{vol}:/runpod-volume/models:ro",
+    run(["podman", "run", "-d", "--name", name, "--network=host", "-v", f"{vol}:/runpod-volume:ro",
          "-e", "WAN22_COMFY_ARGS=--cpu", "-e", f"COMFY_URL=http://127.0.0.1:{comfy_port}",
          "-e", "WAN22_PRECOMPUTED_CONDITIONING=1", IMAGE,
          "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(api_port)], env)
