@@ -137,3 +137,13 @@ def test_model_source_setting(tmp_path: Path, caplog: pytest.LogCaptureFixture) 
         models = hf_cache.prepare("hf-cache", str(tmp_path / "absent"))
     assert models is not None and models.snapshots == [] and models.config is None
     assert "WAN22_MODEL_SOURCE=hf-cache but there is no Hugging Face cache snapshot under" in caplog.text
+
+
+def test_the_worker_refuses_a_bad_model_source_at_start() -> None:
+    import subprocess
+    import sys
+
+    env = dict(os.environ, WAN22_MODEL_SOURCE="s3")
+    r = subprocess.run([sys.executable, "-m", "wan22", "worker", "--comfy-url", "http://127.0.0.1:9"], env=env,
+                       capture_output=True, text=True, timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
+    assert r.returncode == 2 and "error: WAN22_MODEL_SOURCE='s3': use one of auto, volume, hf-cache" in r.stderr, r.stderr
