@@ -62,8 +62,9 @@ class Fail(Exception):
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None, capture: bool = False, check: bool = True,
-        timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    say("$ " + " ".join(cmd))
+        timeout: float | None = None, quiet: bool = False) -> subprocess.CompletedProcess[str]:
+    if not quiet:
+        say("$ " + " ".join(cmd))
     r = subprocess.run(cmd, env=env, text=True, capture_output=capture, timeout=timeout, check=False)
     if check and r.returncode != 0:
         raise Fail(f"{cmd[0]} {cmd[1] if len(cmd) > 1 else ''} exited {r.returncode}" + (f": {r.stderr[-2000:]}" if capture else ""))
@@ -193,7 +194,8 @@ def wait_api(api: str, name: str, env: dict[str, str], limit: float = 600.0) -> 
     """Seconds until the SDK's local API answers (GET /docs redirects to /: urllib follows)."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit:
-        state = run(["podman", "inspect", "--format", "{{.State.Status}}", name], env, capture=True, check=False).stdout.strip()
+        state = run(["podman", "inspect", "--format", "{{.State.Status}}", name], env, capture=True, check=False,
+                    quiet=True).stdout.strip()
         if state not in ("running", "created"):
             raise Fail(f"the container stopped ({state}) before its API answered")
         try:
@@ -280,9 +282,13 @@ def serve(home: Path, env: dict[str, str], name: str) -> dict[str, float]:
     up = wait_api(api, name, env)
     say(f"container start to API answering: {up:.1f} s")
     logs = run(["podman", "logs", name], env, capture=True).stdout
+    table = [ln for ln in logs.splitlines() if "worker readiness" in ln or ln.startswith(("  i2v_fast ", "  s2v_fast "))]
+    say("boot table: " + " | ".join(t.split(" INFO ")[-1].strip() for t in table))
     if "i2v_fast        yes" not in logs or "s2v_fast        yes" not in logs:
         raise Fail("the readiness table does not say i2v_fast and s2v_fast are ready:\n" + logs[-3000:])
-    return {"api_up_s": up, **{f"{k}_s": v for k, v in jobs(api).items()}}
+    took = jobs(api)
+    (home / "container.log").write_text(run(["podman", "logs", name], env, capture=True).stdout)
+    return {"api_up_s": up, **{f"{k}_s": v for k, v in took.items()}}
 
 
 def cleanup(home: Path, env: dict[str, str], name: str, rmi: bool, purge: bool) -> None:
