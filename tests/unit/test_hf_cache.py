@@ -71,19 +71,26 @@ def test_the_official_layout_maps_by_folder_and_serves_i2v_fast(official: Path, 
 
 
 def test_the_readiness_table_names_the_snapshot(official: Path, tmp_path: Path) -> None:
+    """A volume with every demo file next to the cache: the cache's copies come first (is_default),
+    the rest from the volume; the table names both."""
     models = hf_cache.prepare("hf-cache", str(official), str(tmp_path / "state"))
     assert models is not None and models.config
     base = tmp_path / "comfyui"
     (base / "models").mkdir(parents=True)
+    volume = tmp_path / "volume"
+    make_demo_volume(str(volume))
+    (base / "extra_model_paths.yaml").write_text(f"vol:\n  base_path: {volume}\n" + "".join(
+        f"  {k}: {k}/\n" for k in ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras")))
     r = local(base, ["--extra-model-paths-config", models.config], models.origin)
-    assert r.ready("i2v_fast")
+    assert r.ready("i2v_fast") and r.ready("s2v_fast")
     label = models.snapshots[0].label
     assert label.startswith(f"snapshot {OFFICIAL}@") and len(label.rsplit("@", 1)[1]) == 12
-    table = r.table()
-    line = next(ln for ln in table.splitlines() if ln.strip().startswith(f"files from {label}:"))
-    for role in I2V_FAST:
-        assert BY_ROLE[role].name in line
-    assert "files from volume" not in table
+    assert list(r.origins) == [label, str(volume)]
+    assert sorted(r.origins[label]) == sorted(BY_ROLE[role].name for role in I2V_FAST)
+    assert BY_ROLE["s2v"].name in r.origins[str(volume)] and BY_ROLE["vae"].name not in r.origins[str(volume)]
+    lines = [ln.strip() for ln in r.table().splitlines() if ln.strip().startswith("files from ")]
+    assert lines == [f"files from {label}: {', '.join(r.origins[label])}",
+                     f"files from {volume}: {', '.join(r.origins[str(volume)])}"]
 
 
 def test_a_flat_repo_maps_by_catalog_name_and_by_header(i2v_files: Path, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 from ..catalog import USABLE
 from ..errors import Wan22Error
 from ..volume.inventory import Report, run_inventory
-from ..volume.roots import resolve
+from ..volume.roots import inside, resolve
 from .comfy import arg_values
 
 log = logging.getLogger("wan22.worker")
@@ -40,7 +40,7 @@ class Readiness:
     summary: str
     source: str
     refresh: Callable[[], Readiness] | None = field(default=None, repr=False)
-    origins: dict[str, list[str]] = field(default_factory=dict)  # where files come from -> their names
+    origins: dict[str, list[str]] = field(default_factory=dict)  # snapshot label or model folder -> file names
 
     @classmethod
     def from_report(cls, report: Mapping[str, Any], source: str,
@@ -109,13 +109,18 @@ def comfy_folders(comfyui: str | os.PathLike[str], comfy_args: Sequence[str]) ->
 
 
 def _origins(report: Report, origin: Callable[[str], str | None] | None) -> dict[str, list[str]]:
-    """Where each usable catalog file ComfyUI would load comes from: a cache snapshot
-    (`origin` names it) or the volume (every other folder)."""
+    """Where each usable catalog file ComfyUI would load comes from: a cache snapshot (`origin`
+    names it) or the model folder (volume, image) it was found in."""
+    roots = sorted((r.path for r in report.roots), key=len, reverse=True)
     out: dict[str, list[str]] = {}
     for f in report.files:
-        if f.status in USABLE and f.path:
-            out.setdefault((origin(f.path) if origin else None) or "volume", []).append(f.name)
-    return dict(sorted(out.items(), key=lambda kv: kv[0] == "volume"))
+        if f.status not in USABLE or not f.path:
+            continue
+        label = origin(f.path) if origin else None
+        if label is None:
+            label = next((r for r in roots if inside(f.path, r)), os.path.dirname(f.path))
+        out.setdefault(label, []).append(f.name)
+    return dict(sorted(out.items(), key=lambda kv: not kv[0].startswith("snapshot ")))
 
 
 def local(comfyui: str | os.PathLike[str], comfy_args: Sequence[str],
