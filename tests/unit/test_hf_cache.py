@@ -63,6 +63,12 @@ def test_the_official_layout_maps_by_folder_and_serves_i2v_fast(official: Path, 
     cfg = resolve(extra_yaml=[models.config], models_dir=str(tmp_path / "no-models"))
     assert cfg.problems == []
     assert cfg.dirs("vae")[0] == os.path.join(snap.path, "split_files", "vae")
+    # datasets: ComfyUI writes into the first folder (SaveTrainingDataset), so never the snapshot's
+    import yaml
+
+    sections = yaml.safe_load(Path(models.config).read_text())
+    assert [(n, "is_default" in sec) for n, sec in sections.items() if "datasets" in sec] == [("wan22_hf_cache_0_read", False)]
+    assert cfg.dirs("datasets") == [os.path.join(snap.path, "split_files", "datasets")]
     report = run_inventory(cfg, roles=I2V_FAST)
     assert report.workflows["i2v_fast"].ready, report.workflows["i2v_fast"].blocking
     for f in report.files:

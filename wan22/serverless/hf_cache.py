@@ -44,6 +44,8 @@ DEFAULT_CACHE = "/runpod-volume/huggingface-cache/hub"
 FOLDER_KEYS = (*WAN_FOLDER_KEYS, "model_patches", "datasets", "checkpoints", "upscale_models", "unet", "clip")
 LAYOUT_PREFIXES = ("split_files/", "")  # Comfy-Org repackaged repos, then a models-folder layout
 MODEL_SUFFIXES = (".safetensors", ".sft")
+# keys whose first folder ComfyUI writes to (SaveTrainingDataset): never a snapshot's folder first
+WRITTEN_KEYS = ("datasets",)
 
 
 @dataclass(frozen=True)
@@ -196,9 +198,12 @@ def write_config(models: CacheModels, state: str) -> str:
                 linked.setdefault(m.key, []).append((m.rel.rsplit("/", 1)[-1], os.path.join(s.path, m.rel)))
             elif m.folder not in folders.setdefault(m.key, []):
                 folders[m.key].append(m.folder)
-        if folders:
-            config[f"wan22_hf_cache_{i}"] = {"base_path": s.path, "is_default": True,
-                                             **{k: "\n".join(d) for k, d in sorted(folders.items())}}
+        first = {k: "\n".join(d) for k, d in sorted(folders.items()) if k not in WRITTEN_KEYS}
+        last = {k: "\n".join(d) for k, d in sorted(folders.items()) if k in WRITTEN_KEYS}
+        if first:
+            config[f"wan22_hf_cache_{i}"] = {"base_path": s.path, "is_default": True, **first}
+        if last:
+            config[f"wan22_hf_cache_{i}_read"] = {"base_path": s.path, **last}
     for key, files in linked.items():
         (links / key).mkdir(parents=True, exist_ok=True)
         for name, target in files:
