@@ -160,3 +160,27 @@ def test_the_worker_refuses_a_bad_model_source_at_start() -> None:
     r = subprocess.run([sys.executable, "-m", "wan22", "worker", "--comfy-url", "http://127.0.0.1:9"], env=env,
                        capture_output=True, text=True, timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
     assert r.returncode == 2 and "error: WAN22_MODEL_SOURCE='s3': use one of auto, volume, hf-cache" in r.stderr, r.stderr
+
+
+def test_a_gguf_repo_in_quantstacks_shape_maps_by_header(tmp_path: Path) -> None:
+    """GGUF experts in HighNoise/ and LowNoise/ folders (the shape of QuantStack's Wan 2.2 GGUF
+    repos), not stand-in marked: identified by their GGUF header, linked into diffusion_models
+    (the folder ComfyUI-GGUF's UnetLoaderGGUF lists)."""
+    from wan22.demo.community_standins import Q5_K_M, gguf_tensors, write_gguf_sparse
+
+    repo = tmp_path / "repo"
+    names = {"HighNoise/Wan2.2-I2V-A14B-HighNoise-Q5_K_M.gguf", "LowNoise/Wan2.2-I2V-A14B-LowNoise-Q5_K_M.gguf"}
+    for rel in names:
+        write_gguf_sparse(str(repo / rel), gguf_tensors("tiny_i2v", "Q8_0"),
+                          {"general.architecture": "wan", "general.file_type": Q5_K_M})
+    (repo / "HighNoise" / "notes.gguf").write_bytes(b"GGUF but cut")  # unreadable: left out, not guessed
+    cache = tmp_path / "hub"
+    cache_repo(repo, cache, "QuantStack/Wan2.2-I2V-A14B-GGUF")
+    models = hf_cache.prepare("hf-cache", str(cache), str(tmp_path / "state"))
+    assert models is not None and models.config
+    how = {m.rel: (m.key, m.how) for m in models.mapped[models.snapshots[0].path]}
+    assert how == {rel: ("diffusion_models", "header") for rel in names}
+    cfg = resolve(extra_yaml=[models.config], models_dir=str(tmp_path / "no-models"))
+    listed = [p for d in cfg.dirs("diffusion_models") if os.path.isdir(d) for p in Path(d).iterdir()]
+    assert sorted(p.name for p in listed) == sorted(rel.rsplit("/", 1)[1] for rel in names)
+    assert {models.origin(str(p)) for p in listed} == {models.snapshots[0].label}

@@ -11,7 +11,7 @@ bridges it at boot, before ComfyUI starts:
 2. `map_files`: each file of a snapshot to a ComfyUI folder key: a file under
    `split_files/<key>/` (the Comfy-Org repackaged repos) or `<key>/` (a lean repo laid out like a
    models folder) is in that key's folder; any other file by its catalog name (`wan22.catalog`),
-   else by its safetensors header (what the file is: a Wan DiT, the VAE, umT5, a LoRA...);
+   else by its safetensors or GGUF header (what the file is: a Wan DiT, the VAE, umT5, a LoRA...);
 3. `write_config`: one extra_model_paths YAML, passed to ComfyUI with `--extra-model-paths-config`:
    a section per snapshot pointing each key at its folders in the snapshot (`is_default`, so the
    cached copy is found before a volume copy), and for files outside key folders a section on a
@@ -43,7 +43,7 @@ DEFAULT_CACHE = "/runpod-volume/huggingface-cache/hub"
 # folder keys a repo folder may be named after (unet / clip: ComfyUI's older names)
 FOLDER_KEYS = (*WAN_FOLDER_KEYS, "model_patches", "datasets", "checkpoints", "upscale_models", "unet", "clip")
 LAYOUT_PREFIXES = ("split_files/", "")  # Comfy-Org repackaged repos, then a models-folder layout
-MODEL_SUFFIXES = (".safetensors", ".sft")
+MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf")
 # keys whose first folder ComfyUI writes to (SaveTrainingDataset): never a snapshot's folder first
 WRITTEN_KEYS = ("datasets",)
 
@@ -148,21 +148,18 @@ def _key_folder(rel: str) -> tuple[str, str] | None:
 
 
 def key_by_header(path: str) -> str | None:
-    """The folder key of a safetensors file from what its header says it is (None: not a model
-    file the catalog knows a folder for)."""
+    """The folder key of a safetensors or GGUF file from what its header says it is (None: not a
+    model file the catalog knows a folder for). A GGUF expert goes to diffusion_models and a GGUF
+    umT5 to text_encoders, the folders ComfyUI-GGUF's loaders list."""
     from ..volume.checks import kind_fits
-    from ..volume.identify import STAND_IN_ROLE_KEY, identify, is_stand_in
-    from ..volume.safetensors_header import HeaderError, read_header
+    from ..volume.kinds import identify_file
 
-    try:
-        h = read_header(path)
-    except (HeaderError, OSError):
+    ident = identify_file(path)
+    if ident is None:
         return None
-    role = h.metadata.get(STAND_IN_ROLE_KEY, "")
-    if is_stand_in(h) and role in BY_ROLE:
-        return BY_ROLE[role].folder
-    kind = identify(h).kind
-    return next((f.folder for f in FILES if kind_fits(f.kind, kind)), None)
+    if ident.stand_in and ident.role in BY_ROLE:
+        return BY_ROLE[ident.role].folder
+    return next((f.folder for f in FILES if kind_fits(f.kind, ident.kind)), None)
 
 
 def map_files(snap: Snapshot) -> list[Mapped]:
