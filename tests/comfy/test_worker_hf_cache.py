@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("runpod", reason="the worker tests drive the runpod SDK's local API: pip install -r requirements-dev.txt")
 pytest.importorskip("huggingface_hub")
-from harness import free_port, make_base, video_info
-from worker_jobs import WorkerProc, b64, png_bytes, save_video
+from support.harness import free_port, make_base, video_info
+from support.worker_jobs import WorkerProc, b64, png_bytes, save_video
 
 from wan22.catalog import BY_ROLE
 from wan22.demo.demo_volume import make_demo_volume
