@@ -37,6 +37,12 @@ test-compat: setup
 	$(PYTHON) tools/compat.py $(if $(COMFYUI_VERSIONS),--versions "$(COMFYUI_VERSIONS)") \
 		$(if $(COMFYUI_MIRROR),--mirror "$(COMFYUI_MIRROR)") $(if $(filter-out 0,$(COMPAT_FULL)),--full-tier)
 
+# deploy/Dockerfile built with buildah and run with podman, typed i2v_fast and s2v_fast jobs checked
+# (root, Debian, ~25 GB on the first run; tools/test_image.py; TEST_IMAGE_ARGS="--purge" cleans all up)
+.PHONY: test-image
+test-image: setup
+	$(PYTHON) tools/test_image.py $(TEST_IMAGE_ARGS)
+
 demo: setup
 	$(PYTHON) -m wan22 demo --python $(PYTHON)
 

@@ -2,6 +2,7 @@
 
     python bench/bench_worker.py [--pairs 10] [--size 64] [--frames 9] [--comfyui DIR]
                                  [--boot-runs 5] [--latency-ms 2] [--bandwidth-mbs 250] [--plain-disk]
+                                 [--cache-runs N] [--real-layout-blocks N]
 
 Starts `python -m wan22 worker --start-comfyui <ComfyUI> --rp_serve_api` on a demo volume
 (tiny stand-ins, WAN22_PRECOMPUTED_CONDITIONING=1 so no umT5 encode), and measures:
@@ -22,6 +23,13 @@ Starts `python -m wan22 worker --start-comfyui <ComfyUI> --rp_serve_api` on a de
     boots) and without it (ComfyUI's own prefetch on the queued prompt still runs, as today).
     Figure: worker launch -> the first job's video back (POST /run as soon as the API answers,
     then /status), medians of N runs each, ratio with / without.
+  * boot to first video by model source (issue 23, `--cache-runs N`, 0 skips it): the same files
+    (i) on the emulated network volume (bench/slowfs.py, WAN22_MODEL_SOURCE=volume) and (ii) in a
+    Hugging Face cache on the local disk, Comfy-Org's `split_files/<folder>/` layout written by
+    huggingface_hub's snapshot_download from a loopback Hub stand-in (WAN22_MODEL_SOURCE=hf-cache,
+    no volume: what RunPod's cached models give a worker), alternating, page cache dropped before
+    each; then the warm floor: the cache variant again with the page cache kept (no disk read at
+    all). Medians of N runs each, the ratio cache / volume and what the cache leaves above the floor.
 
 On a shared machine the figures move with background load. The last line is one JSON object.
 """
@@ -252,6 +260,80 @@ def boot_phase(comfyui: Path, work: Path, image_b64: str, a: argparse.Namespace)
             "slowfs": settings.as_dict() if why is None else None}
 
 
+def source_run(comfyui: Path, work: Path, yaml: Path, env: dict[str, str], image_b64: str, seed: int,
+               a: argparse.Namespace, tag: str, drop: bool = True) -> dict[str, Any]:
+    """One boot (page cache dropped unless `drop` is False): launch -> the first job's video."""
+    cold = slowfs.drop_caches() if drop else False
+    api_port, comfy_port = free_port(), free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    proc, t0 = boot_worker(comfyui, work, api_port, comfy_port, yaml, env, f"source-{tag}.log")
+    try:
+        job_id, accepted_s = first_accepted(api, proc, job_input(image_b64, seed, a.size, a.frames), t0)
+        done = post(f"{api}/status/{job_id}")
+        video_s = time.perf_counter() - t0
+        if done.get("status") != "COMPLETED":
+            raise SystemExit(f"run {tag} failed: {json.dumps(done)[:800]}\n{(work / f'source-{tag}.log').read_text()[-3000:]}")
+        base64.b64decode(done["output"]["video"]["data"])
+    finally:
+        stop(proc)
+    return {"cold": cold, "first_accepted_s": round(accepted_s, 2), "first_video_s": round(video_s, 2),
+            "first_job_run_s": float(done["output"]["timings"]["run_s"])}
+
+
+def cache_phase(comfyui: Path, work: Path, image_b64: str, a: argparse.Namespace) -> dict[str, Any]:
+    """Boot to first video: files on the emulated network volume vs in a local Hugging Face cache
+    (issue 23), alternating, then the warm floor; medians, ratios."""
+    from wan22.demo.hub_standin import cache_repo
+
+    volume = work / ("volume" if not a.real_layout_blocks else f"volume_real{a.real_layout_blocks}")
+    if not volume.is_dir():
+        make_demo_volume(str(volume))
+    if a.real_layout_blocks:
+        import bench_cold_start
+
+        bench_cold_start.make_volume(volume, a.real_layout_blocks)
+    hub = work / "huggingface-cache" / "hub"
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    snapshot = cache_repo(volume, hub, "Comfy-Org/Wan_2.2_ComfyUI_Repackaged", prefix="split_files/")
+    base = make_base(work / "base", REPO)
+    (work / "no-volume").mkdir(exist_ok=True)
+    why = slowfs.ensure_fuse()
+    if why is not None:
+        raise SystemExit(f"--cache-runs needs the emulated volume (bench/slowfs.py): {why}")
+    settings = slowfs.Settings(a.latency_ms, a.bandwidth_mbs)
+    size_mb = sum(f.stat().st_size for f in volume.rglob("*") if f.is_file()) / 1e6
+    rows: dict[str, list[dict[str, Any]]] = {"volume": [], "cache": [], "floor": []}
+    with slowfs.mounted(volume, work / "mnt", settings, log_path=str(work / "slowfs.log")) as src:
+        yaml_volume = write_extra_model_paths(base / "volume.yaml", Path(src))
+        yaml_none = write_extra_model_paths(base / "none.yaml", work / "no-volume")  # no network volume
+        cache_env = {"WAN22_MODEL_SOURCE": "hf-cache", "WAN22_HF_CACHE": str(hub)}
+        print(f"boot to first video by model source: {size_mb:.0f} MB, volume = bench/slowfs.py ({a.latency_ms:g} ms/request, "
+              f"{a.bandwidth_mbs:g} MB/s), cache = {snapshot} on the local disk", flush=True)
+        for i in range(2 * a.cache_runs):
+            which = "cache" if (i % 4) in (1, 2) else "volume"  # volume, cache, cache, volume, ...
+            yaml, env = (yaml_none, cache_env) if which == "cache" else (yaml_volume, {"WAN22_MODEL_SOURCE": "volume"})
+            rows[which].append(source_run(comfyui, work, yaml, env, image_b64, 700 + i, a, f"{i}-{which}"))
+            r = rows[which][-1]
+            print(f"source run {i + 1:>2} {which:<6}: first video {r['first_video_s']:6.2f} s (accepted {r['first_accepted_s']:6.2f} s, "
+                  f"run in ComfyUI {r['first_job_run_s']:5.2f} s, cold {r['cold']}, load {os.getloadavg()[0]:.1f})", flush=True)
+        for i in range(a.cache_runs):  # the floor: the cache's files already in the page cache
+            rows["floor"].append(source_run(comfyui, work, yaml_none, cache_env, image_b64, 800 + i, a, f"{i}-floor", drop=False))
+            print(f"floor run {i + 1:>2}: first video {rows['floor'][-1]['first_video_s']:6.2f} s (page cache warm)", flush=True)
+    med = {k: statistics.median(r["first_video_s"] for r in v) for k, v in rows.items()}
+    runs = {k: statistics.median(r["first_job_run_s"] for r in v) for k, v in rows.items()}
+    print(f"boot to first video: volume {med['volume']:.2f} s, hf cache {med['cache']:.2f} s, ratio cache/volume "
+          f"{med['cache'] / med['volume']:.3f}; warm floor {med['floor']:.2f} s (cache - floor {med['cache'] - med['floor']:+.2f} s, "
+          f"volume - floor {med['volume'] - med['floor']:+.2f} s); first job's run in ComfyUI: volume {runs['volume']:.2f} s, "
+          f"cache {runs['cache']:.2f} s, floor {runs['floor']:.2f} s (median of {a.cache_runs} each)")
+    return {"source_bytes_mb": round(size_mb, 1), "source_runs": a.cache_runs, "source_slowfs": settings.as_dict(),
+            "source_cold": all(r["cold"] for k in ("volume", "cache") for r in rows[k]),
+            "boot_to_first_video_volume_s": round(med["volume"], 2), "boot_to_first_video_hf_cache_s": round(med["cache"], 2),
+            "boot_to_first_video_warm_floor_s": round(med["floor"], 2),
+            "hf_cache_over_volume_ratio": round(med["cache"] / med["volume"], 4),
+            "first_job_run_volume_s": round(runs["volume"], 3), "first_job_run_hf_cache_s": round(runs["cache"], 3),
+            "first_job_run_floor_s": round(runs["floor"], 3)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pairs", type=int, default=10, help="worker/direct job pairs (0 skips the overhead figure)")
@@ -264,6 +346,8 @@ def main() -> int:
     ap.add_argument("--real-layout-blocks", type=int, default=0,
                     help="boot comparison: experts/LoRAs/VAE with the real 14B layout cut to N blocks (0: the demo volume)")
     ap.add_argument("--plain-disk", action="store_true", help="boot comparison on the plain disk, not the emulated volume")
+    ap.add_argument("--cache-runs", type=int, default=0,
+                    help="cold boots per model source: emulated volume vs local Hugging Face cache, then the warm floor (0 skips)")
     a = ap.parse_args()
     comfyui = find_comfyui(a.comfyui)
     if comfyui is None:
@@ -281,6 +365,8 @@ def main() -> int:
             result.update(overhead_phase(comfyui, work, image_b64, a))
         if a.boot_runs > 0:
             result.update(boot_phase(comfyui, work, image_b64, a))
+        if a.cache_runs > 0:
+            result.update(cache_phase(comfyui, work, image_b64, a))
     result.update({
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
         "loadavg_1m_at_start": round(load_start, 2),

@@ -5,8 +5,10 @@
 #
 #   python -m wan22 worker [SDK flags: this script's arguments] --start-comfyui $COMFYUI_DIR -- <ComfyUI args>
 #
-# Arguments given to the container go to the worker (the runpod SDK's own flags, e.g.
-# --rp_serve_api --rp_api_host 0.0.0.0 for a local test of the image).
+# It is the image's ENTRYPOINT. Arguments given to the container that start with "-" go to the
+# worker (the runpod SDK's own flags, e.g. --rp_serve_api --rp_api_host 0.0.0.0 for a local test of
+# the image); a full command instead (RunPod's "Container Start Command", `docker run IMAGE bash`)
+# is run as given, so `/wan22-start.sh --rp_serve_api ...` as a start command works too.
 #
 # Environment (all optional):
 #   WAN22_COMFY_ARGS   extra ComfyUI arguments, e.g. "--disable-dynamic-vram --disable-mmap"
@@ -15,6 +17,10 @@
 #                      WAN22_MAX_FILE, WAN22_HANG_TIMEOUT, BUCKET_ENDPOINT_URL... (docs/deploy.md)
 #   COMFYUI_DIR, WAN22_PACK_DIR, WAN22_VOLUME, WAN22_PYTHON: paths, for tests
 set -u
+
+if [ "$#" -gt 0 ] && [ "${1#-}" = "$1" ]; then
+  exec "$@"
+fi
 
 COMFYUI_DIR="${COMFYUI_DIR:-/comfyui}"
 WAN22_PACK_DIR="${WAN22_PACK_DIR:-$COMFYUI_DIR/custom_nodes/ComfyUI-Wan22}"

@@ -96,6 +96,8 @@ def test_yaml_parses_as_comfyui_reads_it(name: str, mount: str, models: str) -> 
     for key in STOCK_KEYS:  # nothing the stock worker file offered is lost
         assert cfg.dirs(key), f"{name}: the stock worker's '{key}' folder is missing"
     assert cfg.dirs("model_patches") == [os.path.join(models, "model_patches")]
+    # LoadTrainingDataset's folder: the demo volume's precomputed conditioning (WAN22_PRECOMPUTED_CONDITIONING)
+    assert cfg.dirs("datasets") == [os.path.join(models, "datasets")]
 
 
 def test_serverless_and_pod_files_differ_only_in_the_mount_point() -> None:
@@ -182,6 +184,17 @@ def test_start_execs_the_worker_with_the_sdk_flags_and_comfyui_arguments(tmp_pat
     comfyui = tmp_path / "comfyui"
     assert _exec_line(lines) == (f"PYTHON cwd={REPO} args=[-m wan22 worker --rp_serve_api --rp_api_host 0.0.0.0 "
                                  f"--start-comfyui {comfyui} -- --disable-auto-launch --disable-metadata --log-stdout]")
+
+
+def test_start_runs_a_full_command_as_given(tmp_path: Path, demo_volume: Path) -> None:
+    """RunPod's "container start command" (or `docker run IMAGE bash -c ...`) replaces the image's
+    command; as arguments of the ENTRYPOINT they must still run as given, and a start command
+    naming the script itself reaches the worker."""
+    root = volume_at(tmp_path, "/runpod-volume", demo_volume)
+    code, lines = run_start(tmp_path, root, args=("sh", "-c", "echo ran as given: $0 $1; exit 5", "a", "b"))
+    assert code == 5 and lines == ["ran as given: a b"], lines
+    code, lines = run_start(tmp_path, root, args=("bash", str(START), "--rp_serve_api"))
+    assert code == 7 and _exec_line(lines).startswith(f"PYTHON cwd={REPO} args=[-m wan22 worker --rp_serve_api --start-comfyui ")
 
 
 def test_start_command_line_parses_as_the_worker_cli(tmp_path: Path) -> None:
@@ -273,7 +286,9 @@ def test_dockerfile_installs_the_pack_like_the_manager_and_configures_the_volume
     assert not re.search(r"\b(git clone|wget|curl)\b", runs), "no downloads in our layer: models live on the volume"
     assert ["deploy/extra_model_paths.serverless.yaml", "/comfyui/extra_model_paths.yaml"] in copies
     assert any(c[-2:] == ["deploy/start.sh", "/wan22-start.sh"] for c in copies)
-    assert [r for w, r in ins if w == "CMD"] == ['["/wan22-start.sh"]']
+    # ENTRYPOINT, so that `docker run IMAGE --rp_serve_api ...` hands its arguments to the worker
+    assert [r for w, r in ins if w == "ENTRYPOINT"] == ['["/wan22-start.sh"]']
+    assert [r for w, r in ins if w == "CMD"] == ["[]"]
 
 
 def _docker_ignored(path: str, patterns: list[str]) -> bool:

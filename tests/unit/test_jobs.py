@@ -245,6 +245,7 @@ def test_https_inputs_are_fetched_with_limits(tmp_path: Path, monkeypatch: pytes
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.setenv("WAN22_MEDIA_ALLOW_HOSTS", "127.0.0.1")  # loopback is refused unless allowed
     base = f"https://127.0.0.1:{httpd.server_address[1]}"
     try:
         m = media.load(f"{base}/a.png", "input.image", 10**7, ("image",))

@@ -31,6 +31,7 @@ def rp_argv(a: argparse.Namespace) -> list[str]:
 def cmd_worker(a: argparse.Namespace) -> int:
     from ..errors import Wan22Error
     from ..serverless.boot_prefetch import default_workflow
+    from ..serverless.hf_cache import cache_dir, model_source
     from ..serverless.jobs import Limits
     from ..serverless.worker import WorkerConfig, main
 
@@ -45,12 +46,13 @@ def cmd_worker(a: argparse.Namespace) -> int:
         return 2
     try:
         default = default_workflow()
+        source = model_source()
     except Wan22Error as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     cfg = WorkerConfig(comfy_url=a.comfy_url, start_comfyui=a.start_comfyui, comfy_args=comfy_args, python=a.python,
                        boot_timeout=a.boot_timeout, hang_timeout=a.hang_timeout, precomputed=a.precomputed_conditioning,
-                       limits=limits, default_workflow=default)
+                       limits=limits, default_workflow=default, model_source=source, hf_cache=cache_dir())
     return main(cfg, rp_argv(a))
 
 

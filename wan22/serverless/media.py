@@ -14,13 +14,12 @@ import binascii
 import hashlib
 import io
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Wan22Error
+from . import download
 
 KINDS = ("image", "audio", "video")
 URL_TIMEOUT = 60.0
@@ -81,20 +80,22 @@ def _decode_data_url(text: str, field: str) -> bytes:
 
 
 def _download(url: str, field: str, max_bytes: int) -> bytes:
+    """An https:// input, fetched by `download.fetch` (public addresses only, checked after DNS
+    and on every redirect; no https-to-http redirect; at most 5 redirects; `max_bytes`)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise JobError(f"{field}: only https:// URLs are fetched (got {parts.scheme or 'no'} scheme)")
-    req = urllib.request.Request(url, headers={"User-Agent": "wan22-worker"})
+    where = f"{parts.hostname}{parts.path}"
     try:
-        with urllib.request.urlopen(req, timeout=URL_TIMEOUT) as r:
-            data = bytes(r.read(max_bytes + 1))
-    except urllib.error.HTTPError as e:
-        raise JobError(f"{field}: GET {parts.hostname}{parts.path} answered HTTP {e.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise JobError(f"{field}: cannot fetch {parts.hostname}{parts.path} ({getattr(e, 'reason', e)})") from None
-    if len(data) > max_bytes:
-        raise JobError(f"{field}: the file at {parts.hostname}{parts.path} is over {max_bytes / 1e6:g} MB (the worker's limit)")
-    return data
+        return download.fetch(url, max_bytes, URL_TIMEOUT)
+    except download.Refused as e:
+        raise JobError(f"{field}: not fetched: {e}") from None
+    except download.HTTPStatus as e:
+        raise JobError(f"{field}: GET {where} answered HTTP {e.code}") from None
+    except download.TooBig:
+        raise JobError(f"{field}: the file at {where} is over {max_bytes / 1e6:g} MB (the worker's limit)") from None
+    except (Wan22Error, OSError, ValueError) as e:
+        raise JobError(f"{field}: cannot fetch {where} ({e})") from None
 
 
 def decode(value: Any, field: str, max_bytes: int) -> bytes:

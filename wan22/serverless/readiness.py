@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..catalog import USABLE
 from ..errors import Wan22Error
-from ..volume.inventory import run_inventory
-from ..volume.roots import resolve
+from ..volume.inventory import Report, run_inventory
+from ..volume.roots import inside, resolve
 from .comfy import arg_values
 
 log = logging.getLogger("wan22.worker")
@@ -39,6 +40,7 @@ class Readiness:
     summary: str
     source: str
     refresh: Callable[[], Readiness] | None = field(default=None, repr=False)
+    origins: dict[str, list[str]] = field(default_factory=dict)  # snapshot label or model folder -> file names
 
     @classmethod
     def from_report(cls, report: Mapping[str, Any], source: str,
@@ -60,6 +62,8 @@ class Readiness:
             blocking = ", ".join(f"{b.get('name')} ({b.get('status')})" for b in st.get("blocking") or [])
             stand = " (demo stand-ins)" if st.get("stand_ins") else ""
             lines.append(f"  {wid:<15} {'yes' if st.get('ready') else 'NO':<6} {blocking or '-'}{stand}")
+        for where, names in self.origins.items():
+            lines.append(f"  files from {where}: {', '.join(names)}")
         if self.summary:
             lines.append(f"  {self.summary}")
         return "\n".join(lines)
@@ -87,7 +91,7 @@ class Readiness:
         except (Wan22Error, OSError) as e:
             log.warning("re-running the inventory failed (%s); keeping the boot verdict", e)
             return self.refusal(workflow_id)
-        self.workflows, self.summary = fresh.workflows, fresh.summary
+        self.workflows, self.summary, self.origins = fresh.workflows, fresh.summary, fresh.origins
         return self.refusal(workflow_id)
 
 
@@ -104,14 +108,33 @@ def comfy_folders(comfyui: str | os.PathLike[str], comfy_args: Sequence[str]) ->
     return str(root), [at(y) for y in arg_values(comfy_args, "--extra-model-paths-config")], models
 
 
-def local(comfyui: str | os.PathLike[str], comfy_args: Sequence[str]) -> Readiness:
-    """The inventory of the folders the ComfyUI started with `comfy_args` uses (read-only)."""
+def _origins(report: Report, origin: Callable[[str], str | None] | None) -> dict[str, list[str]]:
+    """Where each usable catalog file ComfyUI would load comes from: a cache snapshot (`origin`
+    names it) or the model folder (volume, image) it was found in."""
+    roots = sorted((r.path for r in report.roots), key=len, reverse=True)
+    out: dict[str, list[str]] = {}
+    for f in report.files:
+        if f.status not in USABLE or not f.path:
+            continue
+        label = origin(f.path) if origin else None
+        if label is None:
+            label = next((r for r in roots if inside(f.path, r)), os.path.dirname(f.path))
+        out.setdefault(label, []).append(f.name)
+    return dict(sorted(out.items(), key=lambda kv: not kv[0].startswith("snapshot ")))
+
+
+def local(comfyui: str | os.PathLike[str], comfy_args: Sequence[str],
+          origin: Callable[[str], str | None] | None = None) -> Readiness:
+    """The inventory of the folders the ComfyUI started with `comfy_args` uses (read-only);
+    `origin` labels the files that come from a Hugging Face cache snapshot."""
     root, yamls, models = comfy_folders(comfyui, comfy_args)
 
     def run() -> Readiness:
         report = run_inventory(resolve(comfyui=root, extra_yaml=yamls, models_dir=models))
         where = "; ".join(r.path for r in report.roots) or "no folders"
-        return Readiness.from_report(report.as_dict(), where, run)
+        r = Readiness.from_report(report.as_dict(), where, run)
+        r.origins = _origins(report, origin)
+        return r
 
     return run()
 
@@ -133,9 +156,10 @@ def remote(url: str, timeout: float = 120.0) -> Readiness:
     return run()
 
 
-def at_boot(url: str, comfyui: str | None, comfy_args: Sequence[str]) -> Readiness:
+def at_boot(url: str, comfyui: str | None, comfy_args: Sequence[str],
+            origin: Callable[[str], str | None] | None = None) -> Readiness:
     """The boot verdict, logged as one table."""
     t0 = time.perf_counter()
-    r = local(comfyui, comfy_args) if comfyui else remote(url)
+    r = local(comfyui, comfy_args, origin) if comfyui else remote(url)
     log.info("%s\n  (inventory took %.0f ms)", r.table(), (time.perf_counter() - t0) * 1000)
     return r

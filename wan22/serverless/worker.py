@@ -25,14 +25,14 @@ import tempfile
 import time
 import urllib.error
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..api.client import Client, SubmitError
 from ..api.edits import expected_frames
 from ..errors import Wan22Error
 from ..volume.roots import resolve
-from . import boot_prefetch
+from . import boot_prefetch, hf_cache
 from .build import stock_prompt, twin_defaults, typed_prompt
 from .comfy import Comfy, ComfyDown, ComfyProcess
 from .jobs import Limits, StockJob, TypedJob, parse_job
@@ -58,6 +58,8 @@ class WorkerConfig:
     precomputed: bool = False  # WAN22_PRECOMPUTED_CONDITIONING: test/demo switch (see build.py)
     default_workflow: str | None = None  # WAN22_DEFAULT_WORKFLOW: prefetched at boot (boot_prefetch.py)
     limits: Limits = field(default_factory=Limits)
+    model_source: str = "auto"  # WAN22_MODEL_SOURCE: auto | volume | hf-cache (hf_cache.py)
+    hf_cache: str = hf_cache.DEFAULT_CACHE  # WAN22_HF_CACHE: RunPod's cached models
 
 
 def _sender(job: Mapping[str, Any]) -> Callable[[str], None]:
@@ -79,6 +81,9 @@ class Worker:
     """One worker: its ComfyUI, the boot readiness verdict and the job handler."""
 
     def __init__(self, cfg: WorkerConfig) -> None:
+        self.models = self._cache_models(cfg)
+        if self.models is not None and self.models.config:
+            cfg = replace(cfg, comfy_args=[*cfg.comfy_args, "--extra-model-paths-config", self.models.config])
         self.cfg = cfg
         process = ComfyProcess(cfg.start_comfyui, cfg.comfy_url, cfg.comfy_args, cfg.python) if cfg.start_comfyui else None
         self.comfy = Comfy(cfg.comfy_url, process, cfg.boot_timeout)
@@ -87,6 +92,25 @@ class Worker:
         self.prefetch: boot_prefetch.BootPrefetch | None = None
 
     # ------------------------------------------------------------------ boot
+    @staticmethod
+    def _cache_models(cfg: WorkerConfig) -> hf_cache.CacheModels | None:
+        """RunPod's cached models (a Hugging Face cache) as ComfyUI model folders, before ComfyUI starts."""
+        if cfg.model_source == "volume":
+            return None
+        if not cfg.start_comfyui:
+            if os.path.isdir(cfg.hf_cache):
+                log.warning("model source %s: the Hugging Face cache at %s is not used: the worker did not start "
+                            "ComfyUI (--start-comfyui), so it cannot add the cache's folders", cfg.model_source, cfg.hf_cache)
+            return None
+        try:
+            models = hf_cache.prepare(cfg.model_source, cfg.hf_cache)
+        except (Wan22Error, OSError, ValueError) as e:
+            log.error("model source %s: the Hugging Face cache at %s cannot be read (%s): the volume only", cfg.model_source, cfg.hf_cache, e)
+            return None
+        if models is not None and models.config:
+            atexit.register(shutil.rmtree, os.path.dirname(models.config), True)
+        return models
+
     def boot(self) -> None:
         t0 = time.monotonic()
         what = f"starting ComfyUI in {self.cfg.start_comfyui}" if self.comfy.process else f"waiting for ComfyUI at {self.comfy.url}"
@@ -95,7 +119,8 @@ class Worker:
         waited = self.comfy.boot()
         log.info("ComfyUI answers at %s (%.1f s)", self.comfy.url, waited)
         try:
-            self.readiness = at_boot(self.comfy.url, self.cfg.start_comfyui, self.cfg.comfy_args)
+            self.readiness = at_boot(self.comfy.url, self.cfg.start_comfyui, self.cfg.comfy_args,
+                                     self.models.origin if self.models is not None else None)
         except Wan22Error as e:
             log.warning("no volume inventory (%s): typed jobs go to ComfyUI unchecked", e)
         self.boot_s = time.monotonic() - t0
