@@ -64,6 +64,8 @@ def browser_frontend(frontend_name: str) -> Frontend:
         pytest.skip(why)  # before any server starts: a skipped tier costs nothing
     fe = frontend(frontend_name)
     fe.artifacts.mkdir(parents=True, exist_ok=True)
+    for old in fe.artifacts.glob("*.png"):  # once per frontend, before any of the tier's drivers
+        old.unlink()
     return fe
 
 
@@ -99,8 +101,6 @@ def browser_run(browser_frontend: Frontend, browser_server: Any, tmp_path_factor
     from wan22.demo.server import PACK_DIR_NAME
 
     art = browser_frontend.artifacts
-    for old in art.glob("*.png"):
-        old.unlink()
     example_inputs(comfy_server.base / "input")
     work = tmp_path_factory.mktemp("browser")
     qname = queue_example()
