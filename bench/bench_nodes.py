@@ -53,6 +53,7 @@ def rss_mb(pid: int) -> float:
 class Bench:
     def __init__(self, server: Server) -> None:
         self.s = server
+        self.last_patched = 0
 
     def loads(self) -> dict[str, Any]:
         return dict(self.s.get("/bench/loads"))
@@ -63,7 +64,9 @@ class Bench:
     def run(self, prompt: dict[str, Any]) -> tuple[float, dict[str, int]]:
         self.reset()
         entry = self.s.run(prompt, timeout=900)
-        return exec_ms(entry), self.loads()["by_file"]
+        loads = self.loads()
+        self.last_patched = int(loads.get("patching", {}).get("patch_weight_to_device", 0))
+        return exec_ms(entry), loads["by_file"]
 
 
 def no_text_encoder(p: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +80,7 @@ def overhead(b: Bench, W: dict[str, int], runs: int, label: str) -> dict[str, An
     cold_ours, _ = b.run(no_text_encoder(i2v_ours("fast", seed=0, prefix="bench/o", **W)))
     cold_native, _ = b.run(i2v_native("fast", seed=0, prefix="bench/n", **W))
     ours, native = [], []
+    patched = {"ours": 0, "native": 0}
     for i in range(runs):
         pair = [("ours", no_text_encoder(i2v_ours("fast", seed=100 + i, prefix="bench/o", **W))),
                 ("native", i2v_native("fast", seed=100 + i, prefix="bench/n", **W))]
@@ -85,15 +89,19 @@ def overhead(b: Bench, W: dict[str, int], runs: int, label: str) -> dict[str, An
         for tag, prompt in pair:
             ms, _ = b.run(prompt)
             (ours if tag == "ours" else native).append(ms)
+            patched[tag] += b.last_patched
     ratios = [o / n for o, n in zip(ours, native)]
     r = {"label": label, "ours_ms": ours, "native_ms": native, "ours_ms_median": statistics.median(ours),
          "native_ms_median": statistics.median(native), "ratio_median": statistics.median(ratios),
          "ratio_of_medians": statistics.median(ours) / statistics.median(native),
-         "cold_ours_ms": cold_ours, "cold_native_ms": cold_native}
+         "cold_ours_ms": cold_ours, "cold_native_ms": cold_native,
+         "weights_patched_ours": patched["ours"], "weights_patched_native": patched["native"]}
     print(f"\n1. overhead, i2v fast {W['width']}x{W['height']}x{W['length']}, {runs} alternating pairs, {label}")
     print(f"   ours   median {r['ours_ms_median']:.0f} ms   native median {r['native_ms_median']:.0f} ms"
           f"   ratio of medians {r['ratio_of_medians']:.3f}   median of pair ratios {r['ratio_median']:.3f}   (target <= 1.02)")
     print(f"   cold first run: ours {cold_ours:.0f} ms, native {cold_native:.0f} ms")
+    print(f"   LoRA weight patches over the {runs} pairs (ModelPatcher.patch_weight_to_device on patched keys): "
+          f"ours {patched['ours']}, native {patched['native']}")
     return r
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import folder_paths
@@ -27,6 +29,9 @@ from .types import LOADERS, Bundle
 
 log = logging.getLogger("wan22")
 WEIGHT_DTYPES = ["default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"]
+# Patched stage models a bundle keeps (each a clone sharing the expert's weights: its cost is the
+# patch list, the LoRA tensors are shared); enough for every stage of a few plans tried in a row.
+STAGE_MEMO = 12
 
 
 class Wan22Bundle:
@@ -44,6 +49,7 @@ class Wan22Bundle:
         self.audio_encoder = audio_encoder
         self._experts: dict[str, Any] = {}
         self._loras: dict[str, loading.LoraData] = {}
+        self._stages: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     def expert_file(self, role: str) -> str:
         if role not in self.files:
@@ -72,6 +78,20 @@ class Wan22Bundle:
         if name not in self._loras:
             self._loras[name] = loading.lora(name)
         return self._loras[name]
+
+    def stage_model(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """A patched stage model (expert + LoRAs + shift), built once per `key` and then the same
+        ModelPatcher object on every later prompt: ComfyUI keeps an object it has loaded with its
+        patches applied, so a warm prompt does not re-patch the weights (new clones with the same
+        LoRA would be patched again on every load). The last STAGE_MEMO keys are kept."""
+        if key in self._stages:
+            self._stages.move_to_end(key)
+            return self._stages[key]
+        model = build()
+        self._stages[key] = model
+        while len(self._stages) > STAGE_MEMO:
+            self._stages.popitem(last=False)
+        return model
 
     def describe(self) -> dict[str, str]:
         return {role: r.name for role, r in self.files.items()}

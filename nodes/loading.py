@@ -116,13 +116,19 @@ def apply_shift(model: Any, shift: float) -> Any:
 ANIMATE2_CACHE_CHOICES = ("gpu", "cpu", "off")
 
 
+def animate2_cache_choice() -> str:
+    """WAN22_ANIMATE2_CACHE: gpu (default), cpu or off."""
+    where = os.environ.get("WAN22_ANIMATE2_CACHE", "gpu").strip().lower() or "gpu"
+    if where not in ANIMATE2_CACHE_CHOICES:
+        raise ValueError(f"WAN22_ANIMATE2_CACHE={where!r}: use one of {', '.join(ANIMATE2_CACHE_CHOICES)}")
+    return where
+
+
 def apply_animate2_cache(model: Any) -> Any:
     """Core WanAnimate2Cache: the pose branch's activations computed once instead of every step
     (ComfyUI: "roughly halves generation time"). The official templates (video_wan_animate2*) use
     device gpu, dtype int8; WAN22_ANIMATE2_CACHE=cpu keeps it in RAM, =off skips it."""
-    where = os.environ.get("WAN22_ANIMATE2_CACHE", "gpu").strip().lower() or "gpu"
-    if where not in ANIMATE2_CACHE_CHOICES:
-        raise ValueError(f"WAN22_ANIMATE2_CACHE={where!r}: use one of {', '.join(ANIMATE2_CACHE_CHOICES)}")
+    where = animate2_cache_choice()
     if where == "off":
         return model
     from comfy_extras.nodes_wan import WanAnimate2Cache

@@ -62,16 +62,43 @@ def output_linked(prompt: Any, unique_id: Any, slot: int) -> bool:
     return False
 
 
+def output_linked_now(unique_id: Any, slot: int) -> bool | None:
+    """output_linked for the prompt ComfyUI is running now (its queue's one running entry:
+    fingerprint_inputs gets no prompt), or None where that prompt or the node is not known."""
+    try:
+        from server import PromptServer
+
+        queue = PromptServer.instance.prompt_queue
+        with queue.mutex:
+            running = list(queue.currently_running.values())
+    except Exception:  # outside ComfyUI's server, or a release without these attributes
+        return None
+    if len(running) != 1 or len(running[0]) < 3 or not isinstance(running[0][2], dict):
+        return None
+    prompt = running[0][2]
+    if unique_id is None or str(unique_id) not in prompt:
+        return None
+    return output_linked(prompt, unique_id, slot)
+
+
 def _stage_model(bundle: Any, settings: Settings, pick: StagePick) -> Any:
     """One stage's patched model: its expert (loaded once per bundle, so a base stage and the
-    LoRA stage after it share the file; LoRA and shift patch clones), its LoRAs, the shift."""
-    role, _file = settings.experts[pick.expert]
-    m = bundle.expert(role)
-    for lo in settings.loras[pick.lora] if pick.lora is not None else ():
-        m = loading.apply_lora(m, bundle.lora(lo.file), lo.strength)
-    if settings.mode == "animate2":  # as the official templates: the pose-branch cache
-        m = loading.apply_animate2_cache(m)
-    return loading.apply_shift(m, settings.shift)
+    LoRA stage after it share the file; LoRA and shift patch clones), its LoRAs, the shift.
+    The bundle keeps it by what it is made of, so the same inputs give the same object."""
+    role, file = settings.experts[pick.expert]
+    loras = settings.loras[pick.lora] if pick.lora is not None else ()
+    cache = loading.animate2_cache_choice() if settings.mode == "animate2" else None
+    key = (role, file, tuple((lo.file, lo.strength) for lo in loras), cache, settings.shift)
+
+    def build() -> Any:
+        m = bundle.expert(role)
+        for lo in loras:
+            m = loading.apply_lora(m, bundle.lora(lo.file), lo.strength)
+        if cache is not None:  # as the official templates: the pose-branch cache
+            m = loading.apply_animate2_cache(m)
+        return loading.apply_shift(m, settings.shift)
+
+    return bundle.stage_model(key, build)
 
 
 def _settings(mode: str, preset: str, widgets: dict[str, Any], experts: dict[str, str] | None = None) -> Settings:
@@ -158,11 +185,20 @@ class Wan22ModeRouter(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, **_inputs: Any) -> Any:
-        # A lazy run's model_low output is None (nothing read it). Its cached outputs must not
-        # serve a later prompt that links model_low, and the cache key does not see links:
-        # after a lazy run the router runs again (cheap: the bundle keeps its loaded experts).
+        # A lazy run's model_low output is None (nothing read it), and ComfyUI's cache key does
+        # not see links: the key carries whether this prompt reads model_low, so a lazy run's
+        # outputs never serve a prompt that links it, and warm prompts reuse the cached outputs
+        # (the same patched models: no re-patching). The running prompt is ComfyUI's own queue
+        # entry; where it cannot be known, a node after a lazy run runs again (cheap: the bundle
+        # keeps its stage models).
         hidden = getattr(cls, "hidden", None)
-        return float("nan") if hidden is not None and str(hidden.unique_id) in _LAZY_RUNS else "eager"
+        uid = None if hidden is None else hidden.unique_id
+        if os.environ.get("WAN22_LAZY_EXPERTS") == "0":
+            return "eager"
+        linked = output_linked_now(uid, 1)
+        if linked is None:
+            return float("nan") if str(uid) in _LAZY_RUNS else "eager"
+        return "model_low linked" if linked else "lazy"
 
     @classmethod
     def validate_inputs(cls, mode: str, preset: str, steps: int, cfg: float, shift: float, split_step: int,

@@ -8,38 +8,10 @@ import sys
 from typing import Any
 
 from wan22.catalog import BY_ROLE
-from wan22.demo.graphs import finish, i2v_conditioning, i2v_ours
-from wan22.plan.routing import Overrides, Plan, make_plan
+from wan22.demo.graphs import i2v_ours, native_chain
+from wan22.plan.routing import Overrides, make_plan
 
 LENGTH = 5  # frames: 2 latent frames, enough for the chain and cheap on 2 CPU cores
-
-
-def native_chain(plan: Plan, seed: int, prefix: str, length: int = LENGTH) -> dict[str, Any]:
-    """The hand-wired graph: one UNETLoader per expert file (the base and the LoRA stage share
-    the high one), per stage its LoRAs and ModelSamplingSD3, then one KSamplerAdvanced per stage
-    at the stage's cfg: noise added by the first only, leftover noise returned by all but the last."""
-    p: dict[str, Any] = {"vae": {"class_type": "VAELoader", "inputs": {"vae_name": BY_ROLE["vae"].name}}}
-    i2v_conditioning(p, ["vae", 0], 64, 64, length)
-    latent: list[Any] = ["i2v", 2]
-    for k, st in enumerate(plan.stages):
-        unet = f"unet_{st.expert}"
-        p.setdefault(unet, {"class_type": "UNETLoader", "inputs": {"unet_name": st.expert_file, "weight_dtype": "default"}})
-        model: list[Any] = [unet, 0]
-        for i, lo in enumerate(st.loras):
-            p[f"lora_{k}_{i}"] = {"class_type": "LoraLoaderModelOnly",
-                                  "inputs": {"model": model, "lora_name": lo.file, "strength_model": lo.strength}}
-            model = [f"lora_{k}_{i}", 0]
-        p[f"shift_{k}"] = {"class_type": "ModelSamplingSD3", "inputs": {"model": model, "shift": plan.shift}}
-        last = k == len(plan.stages) - 1
-        p[f"ks_{k}"] = {"class_type": "KSamplerAdvanced", "inputs": {
-            "model": [f"shift_{k}", 0], "noise_seed": seed, "steps": plan.steps, "cfg": st.cfg,
-            "sampler_name": plan.sampler, "scheduler": plan.scheduler, "positive": ["i2v", 0], "negative": ["i2v", 1],
-            "latent_image": latent, "add_noise": "enable" if k == 0 else "disable", "start_at_step": st.start_step,
-            "end_at_step": 10000 if last else st.end_step,
-            "return_with_leftover_noise": "disable" if last else "enable"}}
-        latent = [f"ks_{k}", 0]
-    finish(p, latent, ["vae", 0], prefix, save_latent=True)
-    return p
 
 
 def _latent(server: Any, prompt: dict[str, Any]) -> Any:

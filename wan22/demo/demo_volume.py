@@ -300,10 +300,12 @@ def conditioning_datasets(root: str, seed: int) -> list[str]:
 
 def make_demo_volume(root: str, seed: int = DEMO_SEED, with_t2v: bool = False,
                      roles: Iterable[str] | None = None, with_5b: bool = False,
-                     with_animate2: bool = False) -> dict[str, object]:
+                     with_animate2: bool = False, community_names: bool = False,
+                     gguf: bool = False) -> dict[str, object]:
     """Write the stand-in volume under `root` (<root>/<folder>/<file>). Existing non-stand-in
     files are never overwritten: the call fails instead. `with_5b` adds the TI2V 5B model and
-    the Wan 2.2 VAE (FIVE_B_EXTRA)."""
+    the Wan 2.2 VAE (FIVE_B_EXTRA); `community_names` and `gguf` the files of
+    community_standins."""
     t0 = time.perf_counter()
     plan = list(USER_VOLUME) + (list(T2V_EXTRA) if with_t2v else []) + (list(FIVE_B_EXTRA) if with_5b else [])
     plan += list(ANIMATE2_EXTRA) if with_animate2 else []
@@ -324,6 +326,12 @@ def make_demo_volume(root: str, seed: int = DEMO_SEED, with_t2v: bool = False,
             size = write_safetensors(path, build_stand_in(entry, s.recipe, seed), stand_in_metadata(s.role, seed, extra))
         total += size
         files.append({"role": s.role, "path": path, "size": size})
+    if community_names or gguf:
+        from .community_standins import write_extras
+
+        more = write_extras(root, seed, community_names, gguf)
+        files += more
+        total += sum(int(str(f["size"])) for f in more)
     for d in conditioning_datasets(root, seed):
         for fn in os.listdir(d):
             total += os.path.getsize(os.path.join(d, fn))

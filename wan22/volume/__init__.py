@@ -1,7 +1,9 @@
 """The model volume: what is on disk and whether it can serve a workflow.
 
 Owns the bounded safetensors header reader (safetensors_header), model identification from
-headers (identify), ComfyUI's model roots with extra_model_paths.yaml read exactly as ComfyUI
+headers (identify), the bounded GGUF header reader (gguf_header), any file judged by its header
+as the kind a loader input expects, whatever its name, and which files hold the same model
+(kinds), ComfyUI's model roots with extra_model_paths.yaml read exactly as ComfyUI
 reads it (roots), listings (listing), per-file checks (checks), finding files where ComfyUI
 would and where users misplace them (find), the report (report), the optional data hash
 (verify), the inventory that ties them together (inventory) and the same check for the files a

@@ -228,6 +228,9 @@ def _identify_lora(h: Header, names: list[str]) -> Identity:
 
 
 def _identify_text_encoder(h: Header, names: list[str]) -> Identity | None:
+    kj = _identify_wrapper_t5(h)
+    if kj is not None:
+        return kj
     for prefix in ("", "text_encoders.umt5xxl.transformer.", "umt5xxl.transformer."):
         wi = h.shape(f"{prefix}encoder.block.23.layer.1.DenseReluDense.wi_1.weight")
         if wi is None:
@@ -247,6 +250,22 @@ def _identify_text_encoder(h: Header, names: list[str]) -> Identity | None:
     if any(k.startswith("model.layers.0.") for k in names):
         return Identity("llm", "an LLM-style text encoder (not umT5)")
     return None
+
+
+def _identify_wrapper_t5(h: Header) -> Identity | None:
+    """umT5-XXL in ComfyUI-WanVideoWrapper's own encoder-only layout (Kijai's umt5-xxl-enc-*:
+    token_embedding, blocks.N.attn.*, blocks.N.ffn.fc1/fc2/gate.0, blocks.N.pos_embedding), which
+    LoadWanVideoT5TextEncoder reads (nodes_model_loading.py converts the HF layout to it)."""
+    fc1 = h.shape("blocks.23.ffn.fc1.weight")
+    emb = h.shape("token_embedding.weight")
+    if fc1 is None or emb is None:
+        return None
+    facts: dict[str, object] = {"vocab": emb[0], "layout": "wanvideowrapper", "scaled_fp8": h.has("scaled_fp8")}
+    if fc1[0] == 10240 and emb[0] >= 250000:
+        return Identity("umt5_xxl", "the umT5-XXL text encoder (WanVideoWrapper's encoder-only layout: its "
+                                    "LoadWanVideoT5TextEncoder reads it)", facts=facts)
+    return Identity("t5:other", f"a T5 encoder in WanVideoWrapper's layout (ffn width {fc1[0]}, vocab {emb[0]}; "
+                                "not umT5-XXL)", facts=facts)
 
 
 def _identify_clip_vision(h: Header) -> Identity | None:
