@@ -10,8 +10,8 @@
 // Phases, per renderer R (results.phases["R:phase"]):
 //   load    a workflow with one router (i2v / fast) loaded with app.loadGraphData
 //   cases   (nodes2 only; drive.mjs covers the classic canvas) every plan case set on the widgets
-//   edit    mode / preset changed to t2v / quality, then a click on the empty canvas (the change
-//           tracker records the state, as after a user's edit)
+//   edit    mode changed to t2v with the mouse (the canvas combo's arrow; Nodes 2.0's select), then
+//           a click on the empty canvas
 //   undo    Ctrl+Z; redo: Ctrl+Y
 //   silent  widget.value assigned with no callback and no canvas draw (what other extensions do)
 //   reload  another workflow with the same node id loaded over it
@@ -139,7 +139,7 @@ async function installHelpers(page) {
       }
       return { settled: false, ms: Date.now() - t0, ...st };
     };
-    W.waitValues = async (want, timeout = 10000) => {
+    W.waitValues = async (want, timeout = 30000) => {
       const t0 = Date.now();
       while (Date.now() - t0 < timeout) {
         const v = W.values(W.router());
@@ -151,7 +151,9 @@ async function installHelpers(page) {
     /** The change tracker's undo / redo depth and the focused element (for the failure messages). */
     W.history = () => {
       const ct = window.app.extensionManager?.workflow?.activeWorkflow?.changeTracker;
-      return { undo: ct?.undoQueue?.length ?? null, redo: ct?.redoQueue?.length ?? null, focus: document.activeElement?.tagName ?? null };
+      const modes = (q) => (q ?? []).map((st) => st?.nodes?.find((n) => n.type === "Wan22ModeRouter")?.widgets_values?.[0] ?? null);
+      return { undo: modes(ct?.undoQueue), redo: modes(ct?.redoQueue), active: modes([ct?.activeState])[0],
+        focus: document.activeElement?.tagName ?? null };
     };
     W.layout = () => {
       const node = W.router();
@@ -186,6 +188,26 @@ async function clickEmptyCanvas(page) {
   // double click, which opens the node search box and takes the keyboard.)
   await page.mouse.click(1300, 760);
   await page.waitForTimeout(300);
+}
+
+/** Classic canvas: the mode combo's right arrow (the next mode). Nodes 2.0: the mode select, then
+ * the option "t2v" in its list. */
+async function editModeWithTheMouse(page, vue) {
+  if (vue) {
+    const node = await page.evaluate(() => String(window.__wan22preview.router().id));
+    await page.locator(`[data-node-id="${node}"]`).getByRole("combobox", { name: "mode" }).click();
+    await page.getByRole("option", { name: "t2v", exact: true }).click();
+    return;
+  }
+  const xy = await page.evaluate(() => {
+    const node = window.__wan22preview.router();
+    const w = node.widgets.find((x) => x.name === "mode");
+    const ds = window.app.canvas.ds;
+    const r = window.app.canvas.canvas.getBoundingClientRect();
+    const h = window.LiteGraph.NODE_WIDGET_HEIGHT ?? 20;
+    return [(node.pos[0] + node.size[0] - 22 + ds.offset[0]) * ds.scale + r.left, (node.pos[1] + w.y + h / 2 + ds.offset[1]) * ds.scale + r.top];
+  });
+  await page.mouse.click(xy[0], xy[1]);
 }
 
 async function nodeClip(page) {
@@ -250,13 +272,11 @@ async function runRenderer(page, r) {
     });
   }
   await step(page, `${r}:edit`, async () => {
-    await page.evaluate(() => {
-      const W = window.__wan22preview;
-      W.setWidget(W.router(), "mode", "t2v");
-      W.setWidget(W.router(), "preset", "quality");
-    });
+    // A user's edit: the mode combo i2v -> t2v, with the mouse (the change tracker records it).
+    await editModeWithTheMouse(page, vue);
+    const reached = await page.evaluate(() => window.__wan22preview.waitValues({ mode: "t2v" }));
     await clickEmptyCanvas(page);
-    return { shown: await settle() };
+    return { reached, shown: await settle() };
   });
   await step(page, `${r}:undo`, async () => {
     const before = await page.evaluate(() => window.__wan22preview.history());
@@ -269,7 +289,7 @@ async function runRenderer(page, r) {
   await step(page, `${r}:redo`, async () => {
     const before = await page.evaluate(() => window.__wan22preview.history());
     await page.keyboard.press("Control+y");
-    const reached = await page.evaluate(() => window.__wan22preview.waitValues({ mode: "t2v", preset: "quality" }));
+    const reached = await page.evaluate(() => window.__wan22preview.waitValues({ mode: "t2v", preset: "fast" }));
     return { reached, shown: await settle(), history: { before, after: await page.evaluate(() => window.__wan22preview.history()) } };
   });
   await step(page, `${r}:silent`, async () => {

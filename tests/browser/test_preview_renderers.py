@@ -112,20 +112,22 @@ def test_nodes2_preview_is_the_plan_the_cli_prints(preview_run: BrowserRun, case
 
 @pytest.mark.parametrize("renderer", RENDERERS)
 def test_preview_follows_undo_and_redo(preview_run: BrowserRun, renderer: str) -> None:
-    """Ctrl+Z after an edit puts the old values back (in a new node object with the same id): the
-    page shows the old plan, and after Ctrl+Y the new one again."""
-    _assert_shows({**_phase(preview_run, renderer, "edit")["shown"]}, {"mode": "t2v", "preset": "quality"})
+    """The mode changed with the mouse, then Ctrl+Z puts the old value back (in a new node object
+    with the same id): the page shows the old plan, and after Ctrl+Y the new one again."""
+    edit = _phase(preview_run, renderer, "edit")
+    assert edit["reached"], "the mouse did not change the mode"
+    _assert_shows(edit["shown"], {"mode": "t2v", "preset": "fast"})
     undo = _phase(preview_run, renderer, "undo")
     assert undo["reached"], "Ctrl+Z did not restore the router's values (the frontend's undo)"
     _assert_shows(undo["shown"], {"mode": "i2v", "preset": "fast"})
     redo = _phase(preview_run, renderer, "redo")
     assert redo["reached"], "Ctrl+Y did not restore the router's values (the frontend's redo)"
-    _assert_shows(redo["shown"], {"mode": "t2v", "preset": "quality"})
+    _assert_shows(redo["shown"], {"mode": "t2v", "preset": "fast"})
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
 def test_preview_follows_a_value_set_without_callback(preview_run: BrowserRun, renderer: str) -> None:
-    _assert_shows(_phase(preview_run, renderer, "silent")["shown"], {"mode": "s2v", "preset": "quality"})
+    _assert_shows(_phase(preview_run, renderer, "silent")["shown"], {"mode": "s2v", "preset": "fast"})
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
