@@ -4,17 +4,25 @@ PYTHON ?= $(VENV)/bin/python
 export COMFYUI_PATH ?= $(HOME)/comfy/ComfyUI
 export VENV
 
-.PHONY: setup test test-unit test-comfy test-browser demo lint bench layouts
+.PHONY: setup setup-min test test-unit test-random test-comfy test-browser demo lint bench layouts
 
 setup:
 	@tools/setup_env.sh
 	@tools/setup_browser.sh
 
+# the unit tier's set-up: the venv with torch and this pack's requirements; no ComfyUI, no chromium
+setup-min:
+	@tools/setup_env.sh --min
+
 test: setup
 	$(PYTHON) -m pytest tests -q
 
-test-unit: setup
+test-unit: setup-min
 	$(PYTHON) -m pytest tests/unit -q
+
+# tests in a random order (pytest-randomly): make test-random SEED=12345 [TIER=tests/comfy]
+test-random: setup
+	$(PYTHON) -m pytest $(or $(TIER),tests) -q -p randomly --randomly-seed=$(or $(SEED),last)
 
 test-comfy: setup
 	$(PYTHON) -m pytest tests/comfy -q

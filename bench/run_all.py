@@ -15,6 +15,7 @@ SCRIPTS = [
     ("volume inventory", ["bench_inventory.py"]),
     ("S2V audio prep", ["bench_audio.py"]),
     ("nodes vs native template graph", ["bench_nodes.py", "--runs", "15"]),
+    ("emulated network volume: one stream, prefetch streams, page-sized reads", ["bench_slowfs.py"]),
     ("cold start on an emulated network volume", ["bench_cold_start.py", "--quick"]),
     ("RunPod worker path vs direct submit", ["bench_worker.py", "--pairs", "10"]),
 ]

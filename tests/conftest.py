@@ -2,6 +2,11 @@
 
 The comfy and browser tiers find ComfyUI through COMFYUI_PATH, else ~/comfy/ComfyUI. Without
 it they are skipped as a whole, with one explicit reason in the header and on every skip.
+
+Shared helpers live in tests/support (imported as `support.*`; tests/pytest.ini sets the path).
+No test depends on another's server state: tests that read what a node did ask for
+`fresh_comfy` (the session server with its caches dropped first); the in-process ComfyUI
+(`comfy_inproc`) undoes its sys.path entry and removes its log handlers when done.
 """
 
 from __future__ import annotations
@@ -10,16 +15,15 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.harness import Server, find_comfyui, free_port, make_base, make_damaged_volume, start_image, tree_hashes, write_yaml
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE / "comfy"))
-
-from harness import Server, find_comfyui, free_port, make_base, make_damaged_volume, start_image, tree_hashes, write_yaml  # noqa: E402
 
 COMFYUI, COMFY_MISSING = find_comfyui()
 SKIP_COMFY = f"ComfyUI tier skipped: {COMFY_MISSING}"
@@ -106,15 +110,30 @@ def comfy_server(comfyui_path: Path, demo_volume: Path, damaged_volume: Path, vo
     server.stop()
 
 
-class InProcess:
-    """ComfyUI imported into the test process, folders pointed at the demo volume."""
+@pytest.fixture()
+def fresh_comfy(comfy_server: Server) -> Server:
+    """The session server with every cached output and loaded model dropped: the test's prompts
+    run every node whatever ran before (a node's UI output exists only when it executed)."""
+    comfy_server.fresh()
+    return comfy_server
 
-    def __init__(self, comfyui: Path, volume: Path) -> None:
-        if str(comfyui) not in sys.path:
-            sys.path.insert(0, str(comfyui))
+
+@pytest.fixture(scope="session")
+def comfy_importable(comfyui_path: Path) -> Iterator[Path]:
+    """ComfyUI's modules importable in this process (CPU), for the in-process tests; its folder
+    leaves sys.path again when the session ends."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(comfyui_path))
         import comfy.cli_args
 
         comfy.cli_args.args.cpu = True
+        yield comfyui_path
+
+
+class InProcess:
+    """ComfyUI imported into the test process, folders pointed at the demo volume."""
+
+    def __init__(self, volume: Path) -> None:
         import folder_paths
 
         for key in ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras", "datasets"):
@@ -128,22 +147,41 @@ class InProcess:
         self.folder_paths = folder_paths
         self.volume = volume
         self.pack = sys.modules[str(REPO).replace(".", "_x_")]
+        self._handlers: list[logging.Handler] = []
 
     def capture_logs(self) -> list[str]:
+        """Every log message from now to the end of the test (the handler goes with the test)."""
         logs: list[str] = []
 
         class H(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
                 logs.append(record.getMessage())
 
-        logging.getLogger().addHandler(H())
+        handler = H()
+        self._handlers.append(handler)
+        logging.getLogger().addHandler(handler)
         logging.getLogger().setLevel(logging.INFO)
         return logs
 
+    def release_logs(self, level: int) -> None:
+        root = logging.getLogger()
+        for handler in self._handlers:
+            root.removeHandler(handler)
+        self._handlers.clear()
+        root.setLevel(level)
+
 
 @pytest.fixture(scope="session")
-def comfy_inproc(comfyui_path: Path, demo_volume: Path, volume_guard: Any) -> InProcess:
-    return InProcess(comfyui_path, demo_volume)
+def _comfy_inproc_session(comfy_importable: Path, demo_volume: Path, volume_guard: Any) -> InProcess:
+    return InProcess(demo_volume)
+
+
+@pytest.fixture()
+def comfy_inproc(_comfy_inproc_session: InProcess) -> Iterator[InProcess]:
+    """The in-process ComfyUI (imported once per session); log capture ends with the test."""
+    level = logging.getLogger().level
+    yield _comfy_inproc_session
+    _comfy_inproc_session.release_logs(level)
 
 
 @pytest.fixture(scope="session")

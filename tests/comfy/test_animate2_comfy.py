@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import torch
-from harness import PromptFailed, video_info
+from support.harness import PromptFailed, video_info
 
 from wan22.api.edits import expected_frames, tiny_overrides, use_precomputed_conditioning
 from wan22.catalog import BY_ROLE

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import PromptFailed, PromptRejected, video_info
+from support.harness import PromptFailed, PromptRejected, video_info
 
 from wan22.catalog import BY_ROLE
 from wan22.demo.graphs import bundle, i2v_native, i2v_ours, router
@@ -129,6 +129,7 @@ def test_pack_loads_without_import_failure(comfy_server: Any) -> None:
 
 
 @pytest.mark.parametrize("preset,length", [("fast", 9), ("quality", 13)])
+@pytest.mark.usefixtures("fresh_comfy")  # reads the router's UI text: it must execute, not come from the cache
 def test_i2v_graph_writes_mp4_with_requested_frames(comfy_server: Any, preset: str, length: int) -> None:
     entry = comfy_server.run(i2v_ours(preset, length=length, prefix=f"wan22/core_{preset}"))
     files = [f for f in comfy_server.output_files(entry) if f.suffix == ".mp4"]

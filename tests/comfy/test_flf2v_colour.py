@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Server, free_port, make_base, video_info, write_yaml
+from support.harness import Server, free_port, make_base, video_info, write_yaml
 
 from wan22.api.edits import expected_frames, tiny_overrides, use_precomputed_conditioning
 from wan22.api.preflight import preflight
@@ -146,13 +146,8 @@ def references(guided_server: Server) -> dict[str, Any]:
 def _denoise_errors(comfyui_path: Path, path: Path) -> list[float]:
     """max |denoised - c| / rms(c) of the expert at `path`, loaded by ComfyUI's own
     load_diffusion_model, for a random concat latent c, at sigmas from 1 down to 0.01."""
-    import sys
-
-    import torch
-
-    if str(comfyui_path) not in sys.path:
-        sys.path.insert(0, str(comfyui_path))
     import comfy.cli_args
+    import torch
 
     comfy.cli_args.args.cpu = True
     import comfy.sd
@@ -172,7 +167,7 @@ def _denoise_errors(comfyui_path: Path, path: Path) -> list[float]:
     return errors
 
 
-def test_guided_expert_predicts_the_concat_latent(comfyui_path: Path, tmp_path: Path) -> None:
+def test_guided_expert_predicts_the_concat_latent(comfy_importable: Path, tmp_path: Path) -> None:
     """In ComfyUI's own Wan model class, the guided expert's denoised latent is the concat image
     latent at every sigma (measured: max error about 0.2 % of rms(c)); the random stand-in's is not."""
     from wan22.catalog import BY_ROLE
@@ -181,7 +176,7 @@ def test_guided_expert_predicts_the_concat_latent(comfyui_path: Path, tmp_path: 
     (guided,) = (Path(str(f["path"])) for f in write_guided_experts(str(tmp_path)) if f["role"] == "i2v_low")
     random = tmp_path / "random.safetensors"
     write_safetensors(str(random), build_stand_in(BY_ROLE["i2v_low"], "dit:tiny_i2v", 22), stand_in_metadata("i2v_low", 22))
-    good, bad = _denoise_errors(comfyui_path, guided), _denoise_errors(comfyui_path, random)
+    good, bad = _denoise_errors(comfy_importable, guided), _denoise_errors(comfy_importable, random)
     assert max(good) < 0.01, good
     assert min(bad) > 0.5, bad
 

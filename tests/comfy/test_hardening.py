@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import DAMAGED, PromptFailed, PromptRejected
+from support.harness import DAMAGED, PromptFailed, PromptRejected
 
 from wan22.catalog import BY_ROLE
 from wan22.demo.graphs import bundle, i2v_ours

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import Server, free_port
+from support.harness import Server, free_port
 
 from wan22.catalog import FILES
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Server, free_port, make_base, tree_hashes, write_yaml
+from support.harness import Server, free_port, make_base, tree_hashes, write_yaml
 
 from wan22.catalog import BY_ROLE
 from wan22.demo.demo_volume import ANIMATE2_EXTRA, FIVE_B_EXTRA, T2V_EXTRA, USER_VOLUME

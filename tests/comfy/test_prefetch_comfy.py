@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Server, free_port, make_base, start_image, tree_hashes, write_yaml
+from support.harness import Server, free_port, make_base, start_image, tree_hashes, write_yaml
 
 from wan22.catalog import BY_ROLE
 from wan22.demo.graphs import i2v_native, i2v_ours

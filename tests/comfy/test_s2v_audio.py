@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from harness import video_info
+from support.harness import video_info
 
 from wan22.audio.frames import frame_plan
 from wan22.demo.graphs import bundle, conditioning_nodes, router

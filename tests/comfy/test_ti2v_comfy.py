@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import PromptRejected, video_info
+from support.harness import PromptRejected, video_info
 
 from wan22.api.edits import expected_frames, tiny_overrides, use_precomputed_conditioning
 from wan22.api.preflight import preflight

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 pytest.importorskip("runpod", reason="the worker tests drive the runpod SDK's local API: pip install -r requirements-dev.txt")
-from harness import tree_hashes, video_info
-from worker_jobs import REPO, Recorder, WorkerProc, b64, bad_jobs, brightest, m4a_bytes, png_bytes, save_video
+from support.harness import tree_hashes, video_info
+from support.worker_jobs import REPO, Recorder, WorkerProc, b64, bad_jobs, brightest, m4a_bytes, png_bytes, save_video
 
 from wan22.api.edits import tiny_overrides, use_precomputed_conditioning
 

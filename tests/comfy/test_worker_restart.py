@@ -26,8 +26,8 @@ import psutil
 import pytest
 
 pytest.importorskip("runpod", reason="the worker tests drive the runpod SDK's local API: pip install -r requirements-dev.txt")
-from harness import free_port, make_base, video_info, write_yaml
-from worker_jobs import REPO, WorkerProc, b64, brightest, png_bytes, save_video
+from support.harness import free_port, make_base, video_info, write_yaml
+from support.worker_jobs import REPO, WorkerProc, b64, brightest, png_bytes, save_video
 
 from wan22.api.edits import tiny_overrides, use_precomputed_conditioning
 

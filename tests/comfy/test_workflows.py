@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import video_info
+from support.harness import video_info
 
 from wan22.api.convert import ui_to_api
 from wan22.api.edits import expected_frames, strip_seeds, tiny_overrides, use_precomputed_conditioning

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_jobs import b64, bad_jobs, m4a_bytes, mp4_bytes, png_bytes, wav_bytes
+from support.worker_jobs import b64, bad_jobs, m4a_bytes, mp4_bytes, png_bytes, wav_bytes
 
 from wan22.api.edits import expected_frames
 from wan22.api.widgets import nodes_of

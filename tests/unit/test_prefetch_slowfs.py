@@ -1,13 +1,11 @@
 """bench/slowfs.py, the emulated network volume: its link model (no FUSE needed), and on a real
-FUSE mount (skipped without /dev/fuse, fuse3 and mfusepy): read-only, page-sized reads far
-slower than large sequential ones, and the prefetcher's parallel streams beating one stream."""
+FUSE mount (skipped without /dev/fuse, fuse3 and mfusepy): read-only, and what the prefetcher read
+is then served from the page cache. Throughput (one stream, the prefetcher's streams, page-sized
+reads) is a figure of bench/bench_slowfs.py, not a test."""
 
 from __future__ import annotations
 
-import mmap
 import os
-import random
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import slowfs
-
+from bench import slowfs
 from wan22.volume import prefetch as pf
 
 MB = 1 << 20
@@ -93,34 +89,30 @@ def test_mount_is_read_only_and_served_with_latency(mount: tuple[Path, Path, str
     assert sorted(os.listdir(src)) == ["a.bin", "b.bin", "c.bin"]
 
 
-def test_page_sized_reads_are_far_slower_and_prefetch_beats_one_stream(mount: tuple[Path, Path, str]) -> None:
+def test_a_prefetched_file_is_then_served_from_the_page_cache(mount: tuple[Path, Path, str]) -> None:
+    """What the prefetcher does on the mount; its throughput against one stream and page-sized
+    reads is a figure of bench/bench_slowfs.py, not a test."""
     _src, mnt, stats = mount
-    t = time.perf_counter()
-    with open(mnt / "a.bin", "rb", buffering=0) as f:
-        while f.read(16 * MB):
-            pass
-    one_stream = _mbps(48 * MB, time.perf_counter() - t)
-
     report = pf.prefetch_files([str(mnt / "b.bin")], streams=4)
     assert report.files[0].status == "read" and report.read_bytes == 48 * MB
-    four_streams = _mbps(report.read_bytes, report.seconds)
-
-    touches = 300
-    rnd = random.Random(1)
-    with open(mnt / "c.bin", "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        t = time.perf_counter()
-        for _ in range(touches):
-            m[rnd.randrange(0, 48 * MB // 4096) * 4096]
-        page_faults = _mbps(touches * 4096, time.perf_counter() - t)
-
-    assert four_streams > 1.5 * one_stream, (four_streams, one_stream)
-    assert page_faults < one_stream / 5, (page_faults, one_stream)
     # the prefetched file is now served from the page cache: no more requests to the volume
-    time.sleep(0.5)
-    before = slowfs.read_stats(stats)["requests"]
+    before = _settled_requests(stats)
     (mnt / "b.bin").read_bytes()
-    time.sleep(0.5)
-    assert slowfs.read_stats(stats)["requests"] == before
+    assert _settled_requests(stats) == before
+
+
+def _settled_requests(stats: str, timeout: float = 30.0) -> int:
+    """The mount's request count once it stops changing (slowfs writes its stats every 0.2 s; on a
+    loaded machine that thread can lag, so one fixed sleep could read a stale count)."""
+    deadline = time.monotonic() + timeout
+    last = slowfs.read_stats(stats)["requests"]
+    while time.monotonic() < deadline:
+        time.sleep(0.6)
+        now = slowfs.read_stats(stats)["requests"]
+        if now == last:
+            return int(now)
+        last = now
+    raise AssertionError(f"the mount's request count kept changing for {timeout:g} s")
 
 
 def _rows(video: list[float], rss: int = 1000) -> list[dict[str, float]]:
@@ -130,7 +122,7 @@ def _rows(video: list[float], rss: int = 1000) -> list[dict[str, float]]:
 def test_bench_summary_ratios_floor_disable_mmap_and_local_cache_blocks() -> None:
     """bench_cold_start's arithmetic on given rows: medians, ratios ours / native, the floor
     (native warm / native cold), the disable_mmap block and the local cache's first and later runs."""
-    import bench_cold_start as bc
+    from bench import bench_cold_start as bc
 
     def mode(native_cold: list[float], ours_cold: list[float], cache: bool) -> dict[str, list[dict[str, float]]]:
         r = {"native_cold": _rows(native_cold), "ours_cold": _rows(ours_cold, 1050),

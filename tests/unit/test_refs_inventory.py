@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_refs import EXPECTED  # what each template loads, read off the template files
 
 from wan22.api.refs import workflow_refs
 from wan22.api.templates import WAN22_TEMPLATES, load_template, templates_available
 from wan22.catalog import BY_ROLE
 from wan22.volume.roots import resolve
 from wan22.volume.workflow_check import check_workflows
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_refs import EXPECTED  # what each template loads, read off the template files
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(templates_available() is not None, reason=str(templates_available()))

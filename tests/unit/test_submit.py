@@ -24,7 +24,7 @@ import pytest
 from wan22.api.client import Client, Step, SubmitError
 from wan22.api.edits import positive_text_nodes, strip_seeds
 from wan22.api.preflight import PACK_NODE_IDS, missing_node_hint, preflight
-from wan22.api.progress import ProgressBar
+from wan22.api.progress import NodeProgress, ProgressBar, prompt_stages
 from wan22.api.runpod import runpod_body
 from wan22.api.submit import SubmitOptions, submit
 from wan22.cli import main
@@ -540,7 +540,7 @@ def test_submit_wait_follows_the_websocket_with_a_progress_bar(tmp_path: Path, i
     saved = tmp_path / "out" / "out_00001_.mp4"
     assert out[-1] == f"saved {saved}" and saved.read_bytes().endswith(b"out_00001_.mp4")  # the temp preview is not saved
     bar = log.getvalue().splitlines()
-    assert any("Wan22MoESampler 1/2" in line and " 50%" not in line for line in bar)
+    assert any("Wan22MoESampler high 1/2" in line and " 50%" not in line for line in bar)
     assert "100%" in bar[-1]
 
 
@@ -551,3 +551,34 @@ def test_submit_without_callbacks_for_err_and_progress_sends_everything_to_out(s
     assert submit(SubmitOptions(workflow=str(write(tmp_path, p)), server=stub.url), lines.append) == 1
     assert lines[0].startswith("preflight: 1 problem(s)") and "VAEDecodeHyper" in lines[1]
     assert stub.posts == []
+
+
+def test_progress_of_a_two_expert_sampler_never_runs_backwards_and_names_the_stages() -> None:
+    """The MoE sampler runs one KSampler per expert: its step counter restarts at the hand-off.
+    The bar must not fall back (65% -> 70% -> 65% -> 70% before) and the label names the stage."""
+    prompt = {"router": {"class_type": "Wan22ModeRouter", "inputs": {"mode": "i2v", "preset": "fast"}},
+              "9": {"class_type": "Wan22MoESampler", "inputs": {"plan": ["router", 8]}},
+              "save": {"class_type": "SaveVideo", "inputs": {}}}
+    state = NodeProgress(prompt, stages=prompt_stages(prompt))
+    assert state.stages == {"9": ("high", "low")}
+    state.event({"type": "executing", "data": {"node": "9"}})
+    seen, labels = [], []
+    for value in (1, 2, 1, 2):
+        state.event({"type": "progress", "data": {"value": value, "max": 2, "node": "9"}})
+        seen.append(state.fraction())
+        labels.append(state.label())
+    assert seen == sorted(seen) and seen[-1] > seen[1] > seen[0], seen
+    assert labels[2] == "node 9 Wan22MoESampler high 2/2, low 1/2"
+    assert labels[3] == "node 9 Wan22MoESampler high 2/2, low 2/2"
+
+
+def test_progress_stages_without_a_plan_read_stage_n() -> None:
+    prompt = {"9": {"class_type": "KSamplerLike", "inputs": {}}}
+    state = NodeProgress(prompt)
+    for value in (1, 3, 1):
+        state.event({"type": "progress", "data": {"value": value, "max": 3, "node": "9"}})
+    assert state.label() == "node 9 KSamplerLike stage 1 3/3, stage 2 1/3"
+    bar_text = io.StringIO()
+    bar = ProgressBar({"router": {"class_type": "Wan22ModeRouter", "inputs": {"mode": "i2v", "preset": ["x", 0]}},
+                       "9": {"class_type": "Wan22MoESampler", "inputs": {"plan": ["router", 8]}}}, bar_text)
+    assert bar.state.stages == {}  # a linked preset: no plan to name the stages from

@@ -1,9 +1,12 @@
 """A prompt's progress from ComfyUI's websocket events, and its bar (tqdm).
 
 `NodeProgress` turns events (execution_cached, executing, progress, executed) into a fraction of
-the prompt's nodes done plus the running node and its sampler step; no I/O. `ProgressBar` draws
-it with tqdm on the stream the caller passes: redrawn in place on a terminal, one line per node
-and sampler step in a log (tqdm's own formatter, so both read alike).
+the prompt's nodes done plus the running node and its sampler steps; no I/O. A node whose step
+counter restarts runs its next stage (Wan22MoESampler: one KSampler per expert): the label reads
+"high 2/2, low 1/2" (the stages of the router's plan, else "stage 1 2/2, stage 2 1/2") and the
+fraction never runs backwards. `ProgressBar` draws it with tqdm on the stream the caller passes:
+redrawn in place on a terminal, one line per node and sampler step in a log (tqdm's own
+formatter, so both read alike).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from tqdm import tqdm
+
+from ..plan.routing import make_plan, stage_names
 
 BAR_FORMAT = "[wan22] [{bar:24}] {percentage:3.0f}% {desc}{elapsed}"  # desc: "node 5 KSampler 2/4 "
 BAR_CHARS = "-#"  # tqdm's `ascii` charset: empty, full
@@ -29,6 +34,9 @@ class NodeProgress:
     cached: set[str] = field(default_factory=set)
     current: str | None = None
     step: tuple[int, int] | None = None
+    stages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # node id -> its plan's stage names
+    stages_done: list[tuple[int, int]] = field(default_factory=list)  # the running node's finished stages
+    floor: float = 0.0  # the largest fraction shown so far
 
     @property
     def total(self) -> int:
@@ -36,18 +44,32 @@ class NodeProgress:
         return max(1, len(self.prompt) - len(self.cached))
 
     def fraction(self) -> float:
-        """0..1: nodes done, plus the running node's share of its sampler steps."""
+        """0..1: nodes done, plus the running node's share of its sampler steps (its stages: each
+        an equal share when the plan names them); never below a fraction returned before."""
         n = len(self.done - self.cached)
         part = self.step[0] / self.step[1] if self.step and self.step[1] else 0.0
-        return min(1.0, (n + (part if self.current and self.current not in self.done else 0.0)) / self.total)
+        known = len(self.stages.get(self.current or "", ()))
+        if self.stages_done or known > 1:
+            part = (len(self.stages_done) + part) / max(known, len(self.stages_done) + 1)
+        self.floor = max(self.floor, min(1.0, (n + (part if self.current and self.current not in self.done else 0.0))
+                                         / self.total))
+        return self.floor
 
     def label(self) -> str:
-        """'node <id> <class_type> [<step>/<steps>]' of the running node ('' between nodes)."""
+        """'node <id> <class_type> [<step>/<steps>]' of the running node ('' between nodes); a node
+        with stages: 'node 9 Wan22MoESampler high 2/2, low 1/2'."""
         if not self.current:
             return ""
         ctype = (self.prompt.get(self.current) or {}).get("class_type", "?")
         text = f"node {self.current} {ctype}"
-        return text + (f" {self.step[0]}/{self.step[1]}" if self.step else "")
+        if not self.step:
+            return text
+        names = self.stages.get(self.current, ())
+        if not self.stages_done and len(names) < 2:
+            return f"{text} {self.step[0]}/{self.step[1]}"
+        steps = [*self.stages_done, self.step]
+        return text + " " + ", ".join(f"{names[i] if i < len(names) else f'stage {i + 1}'} {v}/{m}"
+                                      for i, (v, m) in enumerate(steps))
 
     def event(self, msg: Mapping[str, Any]) -> None:
         """Take one websocket event ({"type", "data"}); unknown types change nothing."""
@@ -61,10 +83,15 @@ class NodeProgress:
                 self.done.add(self.current)
             self.current = str(node) if node is not None else None
             self.step = None
+            self.stages_done = []
         elif kind == "progress":
-            self.step = (int(data.get("value", 0)), int(data.get("max", 0)))
-            if data.get("node") is not None:
-                self.current = str(data["node"])
+            node = str(data["node"]) if data.get("node") is not None else self.current
+            step = (int(data.get("value", 0)), int(data.get("max", 0)))
+            if node != self.current:
+                self.stages_done = []
+            elif self.step is not None and (step[0] < self.step[0] or step[0] == self.step[0] == self.step[1]):
+                self.stages_done.append(self.step)  # the counter restarted: the node's next stage
+            self.current, self.step = node, step
         elif kind == "executed" and data.get("node") is not None:
             self.done.add(str(data["node"]))
 
@@ -74,11 +101,33 @@ class NodeProgress:
         self.current = None
 
 
+def prompt_stages(prompt: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The stage names of each Wan22MoESampler whose plan comes from a Wan22ModeRouter with literal
+    mode and preset ({} for others: their stages read 'stage 1', 'stage 2')."""
+    out: dict[str, tuple[str, ...]] = {}
+    for nid, node in prompt.items():
+        if not isinstance(node, Mapping) or node.get("class_type") != "Wan22MoESampler":
+            continue
+        link = (node.get("inputs") or {}).get("plan")
+        if not isinstance(link, list) or not link:
+            continue
+        router = prompt.get(str(link[0])) or {}
+        inputs = router.get("inputs") or {}
+        mode, preset = inputs.get("mode"), inputs.get("preset")
+        if router.get("class_type") != "Wan22ModeRouter" or not isinstance(mode, str) or not isinstance(preset, str):
+            continue
+        try:
+            out[str(nid)] = stage_names(make_plan(mode, preset).stages)
+        except Exception:  # an override or a preset this plan cannot take: generic stage names
+            continue
+    return out
+
+
 class ProgressBar:
     """A NodeProgress drawn with tqdm on `stream` (a terminal: in place; a log: one line per change)."""
 
     def __init__(self, prompt: Mapping[str, Any], stream: TextIO) -> None:
-        self.state = NodeProgress(prompt)
+        self.state = NodeProgress(prompt, stages=prompt_stages(prompt))
         self.stream = stream
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.started = time.monotonic()

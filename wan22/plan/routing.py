@@ -10,6 +10,7 @@ ComfyUI's own sigmas (every scheduler); `make_plan` uses the pure 'simple' sched
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -424,6 +425,16 @@ def _cut(s: Settings, split: int) -> list[Stage]:
         cut.append(Stage(role, file, loras, start, end, k == 0, not last, pk.cfg))
         start = end
     return cut
+
+
+def stage_names(stages: Sequence[Stage]) -> tuple[str, ...]:
+    """Progress labels: 'model' for one stage, else the expert side ('high', 'low'); a stage on the
+    same expert as the next one without its LoRA (fast_motion's first) is 'base'."""
+    if len(stages) == 1:
+        return ("model",)
+    names = [str(s.expert).rsplit("_", 1)[-1] for s in stages]
+    return tuple("base" if i + 1 < len(stages) and stages[i + 1].expert == s.expert and not s.loras else names[i]
+                 for i, s in enumerate(stages))
 
 
 def make_plan(mode: str, preset: str, overrides: Overrides | None = None) -> Plan:

@@ -1,6 +1,6 @@
 """Test-only machinery for the ComfyUI-dependent tiers: damaged volumes, tree hashes, prompt
-errors, and a server with test helpers (queue, run, output files). Finding ComfyUI, base
-directories, yaml, ports, start images and the server process come from the one toolkit,
+errors, and a server with test helpers (queue, run, output files, a clean state). Finding ComfyUI,
+base directories, yaml, ports, start images and the server process come from the one toolkit,
 wan22.demo.server."""
 
 from __future__ import annotations
@@ -102,11 +102,33 @@ def tree_hashes(*roots: Path) -> dict[str, str]:
     return out
 
 
+# the smallest prompt ComfyUI accepts (an output node on core nodes only): see Server.fresh
+NOOP_PROMPT = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+               "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+
+
 class Server(toolkit.ComfyServer):
     """The toolkit's server with the test tiers' defaults (180 s start-up limit)."""
 
     def start(self, timeout: float = 180.0, extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         super().start(timeout=timeout, extra_args=extra_args or (), env=env)
+
+    def fresh(self) -> None:
+        """Drop every cached node output and loaded model, so the next prompt runs every node.
+
+        POST /free only sets flags; ComfyUI's queue worker applies them between prompts (main.py,
+        prompt_worker: after a prompt, or when the flag wakes it while idle). Running NOOP_PROMPT
+        after it makes that point certain: the worker resets its caches before it takes the next
+        prompt from the queue, whatever it was doing when the flags arrived."""
+        status, body = self.request("POST", "/free", {"unload_models": True, "free_memory": True})
+        assert status == 200, (status, body)
+        self.run(NOOP_PROMPT, timeout=120)
+
+
+def cached_nodes(entry: dict[str, Any]) -> set[str]:
+    """Node ids a history entry says were served from ComfyUI's cache (its execution_cached message)."""
+    return {str(n) for kind, data in entry.get("status", {}).get("messages", []) if kind == "execution_cached"
+            for n in data.get("nodes", [])}
 
 
 def video_info(path: Path) -> dict[str, Any]:
