@@ -77,7 +77,7 @@ def browser_server(request: pytest.FixtureRequest, browser_frontend: Frontend,
     if browser_frontend.root is None:
         yield request.getfixturevalue("comfy_server")
         return
-    from harness import Server, free_port, make_base, start_image, write_yaml
+    from support.harness import Server, free_port, make_base, start_image, write_yaml
 
     demo_volume = request.getfixturevalue("demo_volume")
     damaged_volume = request.getfixturevalue("damaged_volume")
