@@ -30,6 +30,12 @@ test-comfy: setup
 test-browser: setup
 	$(PYTHON) -m pytest tests/browser -q
 
+# the browser tier on the newest published frontend only (make test runs it on the pinned one and
+# this one; WAN22_FRONTENDS=pinned|latest, see tests/browser/conftest.py)
+.PHONY: test-browser-latest
+test-browser-latest: setup
+	WAN22_FRONTENDS=latest $(PYTHON) -m pytest tests/browser -q
+
 # the comfy tier's smoke subset on the ComfyUI releases we claim and the pinned one; COMPAT_FULL=1
 # runs the whole tier on the pinned one (make test-compat COMFYUI_VERSIONS="0.14.0 0.25.0 0.33.0"
 # COMFYUI_MIRROR=<bare git dir with ComfyUI's history>; see tools/compat.py)

@@ -4,9 +4,11 @@
 // which steps with which LoRA at what strength, cfg / sampler / scheduler / shift, and a chart of
 // the sigma schedule with the MoE boundary and the split step. A refused pairing shows its error.
 
+import { api } from "../../scripts/api.js";
 import { app } from "../../scripts/app.js";
 import { getPlan, PLAN_WIDGETS, planQuery } from "./lib/api.js";
 import { ensureStyles, fmtNum, h, STAGE_COLORS, stageKind } from "./lib/dom.js";
+import { LiveElements, watchValue } from "./lib/live_widget.js";
 import { drawPlanChart, isBaseStage, stageBand, stageOfStep } from "./lib/plan_chart.js";
 
 const NODE_ID = "Wan22ModeRouter";
@@ -14,6 +16,8 @@ const WIDGET = "wan22_plan_preview";
 const DEBOUNCE_MS = 250;
 const WATCHED = PLAN_WIDGETS;
 const KIND_TEXT = { high: "high-noise expert", low: "low-noise expert", single: "model" };
+// Every preview on the page (the elements of removed nodes leave it: see lib/live_widget.js).
+const PREVIEWS = new LiveElements("[data-wan22-preview]", () => app.canvas?.graph);
 
 function widgetValues(node) {
   const out = {};
@@ -50,6 +54,7 @@ class PlanPreview {
 
   /** Cheap: compares the widget values with what was last asked for; fetches (debounced) on change. */
   check() {
+    if (this.removed) return;
     const values = widgetValues(this.node);
     if (!values.mode || !values.preset) return;
     const key = planQuery(values).toString();
@@ -152,6 +157,10 @@ class PlanPreview {
   fit() {
     const node = this.node;
     requestAnimationFrame(() => {
+      if (this.el.closest("[data-node-id]")) {
+        this.fitNodes2();
+        return;
+      }
       const widget = node.widgets?.find((w) => w.name === WIDGET);
       const top = widget?.y ?? widget?.last_y;
       const computed = node.computeSize?.()?.[1] ?? 0;
@@ -163,7 +172,20 @@ class PlanPreview {
     });
   }
 
+  /** Nodes 2.0 lays the node out from its DOM, with the node's size as the minimum: grow or shrink
+   * the node by what the preview lacks or has spare (never the classic renderer's widget sums,
+   * which count widgets Nodes 2.0 folds away: that left ~150 px of blank space). */
+  fitNodes2() {
+    const node = this.node;
+    const spare = this.el.offsetHeight - (this.inner.offsetHeight + 6);
+    if (!this.el.offsetHeight || Math.abs(spare) < 2 || !node.size) return;
+    const w = Math.max(node.size[0] ?? 0, 440);
+    node.setSize?.([w, Math.max(80, node.size[1] - spare)]);
+    node.setDirtyCanvas?.(true, true);
+  }
+
   dispose() {
+    this.removed = true;
     clearTimeout(this.timer);
     this.abort?.abort();
     this.resize?.disconnect();
@@ -201,17 +223,28 @@ function attach(node) {
   Object.defineProperty(widget, "plan", { get: () => preview.plan, configurable: true });
   node.wan22Preview = preview;
 
+  // Values also change without a callback (undo, paste, other extensions): each assignment to a
+  // watched widget's value, and each change the graph's change tracker records, runs check(),
+  // which only compares strings until something really changed.
   for (const w of node.widgets ?? []) {
-    if (WATCHED.includes(w.name)) chain(w, "callback", () => preview.check());
+    if (!WATCHED.includes(w.name)) continue;
+    chain(w, "callback", () => preview.check());
+    watchValue(w, () => preview.check());
   }
   chain(node, "onWidgetChanged", () => preview.check());
   chain(node, "onConfigure", () => preview.check());
-  // Values can also change without a callback (undo, paste, other extensions): draws are frequent
-  // and check() only compares strings until something really changed.
-  chain(node, "onDrawForeground", () => preview.check());
-  chain(node, "onRemoved", () => preview.dispose());
+  chain(node, "onRemoved", () => {
+    preview.dispose();
+    PREVIEWS.remove(preview);
+  });
+  PREVIEWS.add(preview);
   preview.check();
 }
+
+api?.addEventListener?.("graphChanged", () => {
+  for (const preview of PREVIEWS.live) preview.check();
+  PREVIEWS.schedule();
+});
 
 app.registerExtension({
   name: "wan22.routerPreview",

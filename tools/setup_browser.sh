@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Idempotent set-up of the browser test tier (tests/browser): Debian `chromium` and the npm
-# `playwright-core` pinned in tests/browser/package-lock.json (no browser download).
+# Idempotent set-up of the browser test tier (tests/browser): Debian `chromium`, the npm
+# `playwright-core` pinned in tests/browser/package-lock.json (no browser download), and the newest
+# published ComfyUI frontend (FRONTEND_LATEST in tests/browser/browser_support.py) in
+# tests/browser/frontends/<version>/ (pip --target, never into the venv, whose pinned frontend the
+# other tiers use; the tier serves it with main.py --front-end-root).
 # Never fails the build: when something cannot be installed it prints one line saying so and
 # exits 0, and the browser tier then skips with that reason.
 set -uo pipefail
@@ -43,6 +46,20 @@ node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 if [ "$node_major" -lt 20 ]; then
   say "node $(node --version) is older than 20 (playwright-core needs >= 20): the browser tier will be skipped"
   exit 0
+fi
+
+# The newest frontend: one wheel (~30 MB), no dependencies.
+fe_version=$(sed -n 's/^FRONTEND_LATEST = "\(.*\)"$/\1/p' "$DIR/browser_support.py")
+fe_dir="$DIR/frontends/$fe_version"
+if [ -n "$fe_version" ] && [ ! -f "$fe_dir/comfyui_frontend_package/static/index.html" ]; then
+  py="${VENV:-$HOME/comfy/venv}/bin/python"
+  [ -x "$py" ] || py=$(command -v python3)
+  say "installing comfyui-frontend-package==$fe_version into $fe_dir (the browser tier's second frontend)"
+  rm -rf "$fe_dir"
+  if ! "$py" -m pip install -q --disable-pip-version-check --no-deps --target "$fe_dir" "comfyui-frontend-package==$fe_version" >/dev/null 2>&1; then
+    rm -rf "$fe_dir"
+    say "could not install comfyui-frontend-package==$fe_version (offline?): the tier's runs on it will be skipped"
+  fi
 fi
 
 # npm ci when node_modules is missing or older than the lockfile (npm writes its own copy).

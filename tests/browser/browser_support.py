@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,59 @@ PLAN_CASES: list[tuple[str, dict[str, Any], list[str], str | None]] = [
 ]
 
 QUEUE_SIZE = {"width": 64, "height": 64, "length": 9}
+
+# The frontends the tier runs against: the one the running ComfyUI pins (the venv's
+# comfyui-frontend-package) and the newest published one, installed by tools/setup_browser.sh into
+# FRONTENDS/<version>/ (never into the venv) and served with `main.py --front-end-root`.
+# WAN22_FRONTENDS picks them: "pinned", "latest", or both comma-separated (the default).
+FRONTEND_LATEST = "1.58.1"
+FRONTENDS = HERE / "frontends"
+
+
+@dataclass(frozen=True)
+class Frontend:
+    name: str  # "pinned" or "latest"
+    version: str
+    root: Path | None  # --front-end-root, None for the server's own
+
+    @property
+    def args(self) -> list[str]:
+        return [] if self.root is None else ["--front-end-root", str(self.root)]
+
+    @property
+    def artifacts(self) -> Path:
+        """Screenshots and logs: artifacts/ for the pinned frontend, artifacts/frontend-<version>/ else."""
+        return ARTIFACTS if self.root is None else ARTIFACTS / f"frontend-{self.version}"
+
+
+def pinned_frontend_version() -> str:
+    try:
+        return metadata.version("comfyui-frontend-package")
+    except metadata.PackageNotFoundError:
+        return "pinned"
+
+
+def latest_frontend_root(version: str = FRONTEND_LATEST) -> Path:
+    return FRONTENDS / version / "comfyui_frontend_package" / "static"
+
+
+def frontends_wanted() -> list[str]:
+    names = [n.strip() for n in os.environ.get("WAN22_FRONTENDS", "pinned,latest").split(",") if n.strip()]
+    bad = [n for n in names if n not in ("pinned", "latest")]
+    if bad or not names:
+        raise pytest.UsageError(f"WAN22_FRONTENDS={os.environ.get('WAN22_FRONTENDS')!r}: use pinned, latest or pinned,latest")
+    return names
+
+
+def frontend(name: str) -> Frontend:
+    """The frontend called `name`; skips the test with the fix when the latest one is not installed."""
+    if name == "pinned":
+        return Frontend("pinned", pinned_frontend_version(), None)
+    root = latest_frontend_root()
+    if not (root / "index.html").is_file():
+        pytest.skip(f"browser tier on frontend {FRONTEND_LATEST} skipped: not installed in {root.parents[1]}; "
+                    "run tools/setup_browser.sh (make test does)")
+    return Frontend("latest", FRONTEND_LATEST, root)
 
 
 def chromium_path() -> str | None:
@@ -141,6 +195,7 @@ class BrowserRun:
     server: Any
     log: str
     seconds: float
+    frontend: Frontend | None = None
 
     def phase(self, name: str) -> dict[str, Any]:
         ph = self.results["phases"].get(name)

@@ -11,6 +11,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { TAB_BUTTON, TOAST } from "./selectors.mjs";
 
 const require = createRequire(import.meta.url);
 const { chromium } = require("playwright-core");
@@ -82,7 +83,7 @@ async function openApp(page) {
   await page.waitForFunction(() => window.app?.graph && window.app?.extensionManager && window.app?.canvas
     && window.LiteGraph?.registered_node_types?.Wan22ModeRouter, null, { timeout: 90000 });
   // Extensions' setup() has run once the sidebar button exists.
-  await page.waitForSelector(".wan22-inventory-tab-button", { timeout: 30000 }).catch(() => {});
+  await page.waitForSelector(TAB_BUTTON, { timeout: 30000 }).catch(() => {});
 }
 
 // --- in-page helpers (installed once per page) -------------------------------------------------
@@ -194,7 +195,7 @@ async function installHelpers(page) {
 
 async function closeSidebar(page) {
   if (await page.locator("[data-wan22-panel]").count()) {
-    await page.click(".wan22-inventory-tab-button");
+    await page.click(TAB_BUTTON);
     await page.waitForTimeout(300);
   }
 }
@@ -265,9 +266,9 @@ try {
     // The minimap would cover the nodes in the screenshots.
     await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.Minimap.Visible", false)).catch(() => {});
     await page.waitForTimeout(2500); // start-up inventory + any toast
-    return page.evaluate(async (t) => {
+    return page.evaluate(async ({ t, sel }) => {
       const served = await (await fetch("/extensions")).json();
-      const toasts = [...document.querySelectorAll(".p-toast-message")].map((e) => e.innerText);
+      const toasts = [...document.querySelectorAll(sel)].map((e) => e.innerText);
       return {
         load_ms: Date.now() - t,
         extensions: window.app.extensions.map((e) => e.name),
@@ -276,11 +277,11 @@ try {
         toasts,
         frontend_version: window.__COMFYUI_FRONTEND_VERSION__ ?? null,
       };
-    }, t);
+    }, { t, sel: TOAST });
   });
 
   await step(page, "sidebar", async () => {
-    await page.click(".wan22-inventory-tab-button");
+    await page.click(TAB_BUTTON);
     await page.waitForSelector("[data-wan22-panel][data-loading=false] [data-wan22-report]", { timeout: 30000 });
     const read = () => page.evaluate(() => {
       const panel = document.querySelector("[data-wan22-panel]");
@@ -511,12 +512,12 @@ try {
       return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(input.nothing_ready_report) });
     });
     await openApp(p2);
-    await p2.waitForSelector(".p-toast-message", { timeout: 20000 });
+    await p2.waitForSelector(TOAST, { timeout: 20000 });
     await p2.waitForTimeout(1500);
-    const toasts = await p2.evaluate(() => [...document.querySelectorAll(".p-toast-message")].map((e) => e.innerText));
+    const toasts = await p2.evaluate((sel) => [...document.querySelectorAll(sel)].map((e) => e.innerText), TOAST);
     await shot(p2, "startup_toast");
     // The same report in the sidebar: what blocks each workflow, with its hint.
-    await p2.click(".wan22-inventory-tab-button");
+    await p2.click(TAB_BUTTON);
     await p2.waitForSelector("[data-wan22-panel][data-loading=false] [data-wan22-report]", { timeout: 15000 });
     const blocked = await p2.evaluate(() => [...document.querySelectorAll("[data-wan22-panel] [data-wan22-workflow]")]
       .map((e) => ({ id: e.dataset.wan22Workflow, ready: e.dataset.ready === "true", text: e.innerText })));

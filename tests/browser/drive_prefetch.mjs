@@ -16,6 +16,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { TAB_BUTTON } from "./selectors.mjs";
 
 const require = createRequire(import.meta.url);
 const { chromium } = require("playwright-core");
@@ -85,8 +86,8 @@ try {
   await step(page, "before", async () => {
     await page.goto(input.url, { waitUntil: "domcontentloaded" });
     await page.waitForFunction(() => window.app?.graph && window.app?.extensionManager, null, { timeout: 90000 });
-    await page.waitForSelector(".wan22-inventory-tab-button", { timeout: 30000 });
-    await page.click(".wan22-inventory-tab-button");
+    await page.waitForSelector(TAB_BUTTON, { timeout: 30000 });
+    await page.click(TAB_BUTTON);
     await page.waitForSelector("[data-wan22-panel] [data-wan22-prefetch]", { timeout: 30000 });
     return { shown: await readSection(page) };
   });

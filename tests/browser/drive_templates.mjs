@@ -15,6 +15,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { TAB_BUTTON } from "./selectors.mjs";
 
 const require = createRequire(import.meta.url);
 const { chromium } = require("playwright-core");
@@ -75,7 +76,7 @@ try {
     await page.goto(input.url, { waitUntil: "domcontentloaded" });
     await page.waitForFunction(() => window.app?.graph && window.app?.extensionManager && window.app?.canvas
       && window.LiteGraph?.registered_node_types?.Wan22ModeRouter, null, { timeout: 90000 });
-    await page.waitForSelector(".wan22-inventory-tab-button", { timeout: 30000 }).catch(() => {});
+    await page.waitForSelector(TAB_BUTTON, { timeout: 30000 }).catch(() => {});
     await page.evaluate(() => window.app.extensionManager.setting.set("Comfy.Minimap.Visible", false)).catch(() => {});
     await page.waitForTimeout(1500);
     return { extensions: await page.evaluate(() => window.app.extensions.map((e) => e.name)) };
@@ -101,7 +102,7 @@ try {
   if (input.checks?.length) {
     await step(page, "check", async () => {
       const out = {};
-      await page.click(".wan22-inventory-tab-button");
+      await page.click(TAB_BUTTON);
       await page.waitForSelector("[data-wan22-check-workflow]", { timeout: 30000 });
       for (const c of input.checks) {
         await page.evaluate(async ({ wf, name }) => {

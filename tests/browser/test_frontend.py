@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import PLAN_CASES, REPO, BrowserRun, example_names, queue_example
+from browser_support import PLAN_CASES, REPO, BrowserRun, Frontend, example_names, queue_example
 
 from wan22.graph.widgets import FRONTEND_EXTRA_INPUTS
 
@@ -398,36 +398,34 @@ def test_queue_the_fast_i2v_example_from_the_browser(browser_run: BrowserRun) ->
 
 
 def test_sidebar_shows_what_the_prefetcher_read_for_the_last_prompt(comfyui_path: Path, demo_volume: Path,
-                                                                   tmp_path: Path) -> None:
+                                                                   browser_frontend: Frontend, tmp_path: Path) -> None:
     """A server with WAN22_PREFETCH=1 (the demo volume is on a local disk, where 'auto' is off):
     the sidebar's prefetch section before any prompt, then, after a prompt queued from the page,
     the same files, statuses and totals GET /wan22/prefetch gives (drive_prefetch.mjs)."""
     import os
     import time
 
-    from browser_support import ARTIFACTS, DRIVER_TIMEOUT, HERE, browser_missing, chromium_path
+    from browser_support import DRIVER_TIMEOUT, HERE, chromium_path
 
     from wan22.demo.graphs import i2v_native
     from wan22.demo.server import ComfyServer, free_port, make_base, start_image, write_model_paths_yaml
 
-    why = browser_missing()
-    if why:
-        pytest.skip(why)
     base = make_base(tmp_path / "base")
     start_image(base / "input" / "wan22_start.png")
     yaml = write_model_paths_yaml(base / "extra_model_paths.yaml", demo_volume, section="wan22_test",
                                   keys=("diffusion_models", "text_encoders", "vae", "clip_vision", "loras", "datasets"))
-    server = ComfyServer(comfyui=comfyui_path, base=base, yaml=yaml, port=free_port(), log_path=base / "server.log")
+    server = ComfyServer(comfyui=comfyui_path, base=base, yaml=yaml, port=free_port(), log_path=base / "server.log",
+                         extra_args=browser_frontend.args)
     server.start(env={"WAN22_PREFETCH": "1"})
     try:
-        spec = {"url": server.url + "/", "chromium": chromium_path(), "artifacts": str(ARTIFACTS),
+        spec = {"url": server.url + "/", "chromium": chromium_path(), "artifacts": str(browser_frontend.artifacts),
                 "results": str(tmp_path / "results.json"), "timeout_ms": 240000,
                 "prompt": i2v_native("fast", seed=11, prefix="browser/prefetch", length=5)}
         (tmp_path / "input.json").write_text(json.dumps(spec))
         t0 = time.time()
         proc = subprocess.run(["node", str(HERE / "drive_prefetch.mjs"), str(tmp_path / "input.json")], cwd=str(HERE),
                               capture_output=True, text=True, timeout=DRIVER_TIMEOUT, env=dict(os.environ, NODE_NO_WARNINGS="1"))
-        (ARTIFACTS / "drive_prefetch.log").write_text(proc.stdout + proc.stderr)
+        (browser_frontend.artifacts / "drive_prefetch.log").write_text(proc.stdout + proc.stderr)
         res = json.loads((tmp_path / "results.json").read_text())
         route = server.get("/wan22/prefetch")
     finally:
