@@ -581,8 +581,7 @@ def test_run_client_sends_the_end_image(tmp_path: Path) -> None:
 
 
 def test_progress_stage_names_follow_the_plan() -> None:
-    from wan22.plan.routing import make_plan
-    from wan22.serverless.jobs import stage_names
+    from wan22.plan.routing import make_plan, stage_names
 
     assert stage_names(make_plan("i2v", "fast_motion").stages) == ("base", "high", "low")
     assert stage_names(make_plan("i2v", "fast").stages) == ("high", "low")

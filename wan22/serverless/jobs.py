@@ -22,7 +22,7 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from ..errors import Wan22Error
 from ..plan.lightning import BY_ID as LIGHTNING_BY_ID
 from ..plan.lightning import CHOICES as LIGHTNING_CHOICES
 from ..plan.overrides import overrides_from_inputs
-from ..plan.routing import WORKFLOW_IDS, make_plan, preset_for_workflow
+from ..plan.routing import WORKFLOW_IDS, make_plan, preset_for_workflow, stage_names
 from .media import JobError, Media, load
 
 TYPED_KEYS = ("workflow", "image", "end_image", "audio", "video", "prompt", "negative_prompt", "seed", "width", "height",
@@ -242,16 +242,6 @@ def _lightning(job: TypedJob, value: Any) -> None:
     gen = LIGHTNING_BY_ID.get(value)
     if gen is not None and gen.kind == "experts" and gen.high is not None and gen.low is not None:
         job.bundle = {"high_noise_model": gen.high.name, "low_noise_model": gen.low.name}
-
-
-def stage_names(stages: Sequence[Any]) -> tuple[str, ...]:
-    """Progress labels: 'model' for one stage, else the expert side ('high', 'low'); a stage on the
-    same expert as the next one without its LoRA (fast_motion's first) is 'base'."""
-    if len(stages) == 1:
-        return ("model",)
-    names = [str(s.expert).rsplit("_", 1)[-1] for s in stages]
-    return tuple("base" if i + 1 < len(stages) and stages[i + 1].expert == s.expert and not s.loras else names[i]
-                 for i, s in enumerate(stages))
 
 
 def parse_typed(raw: Mapping[str, Any], limits: Limits) -> TypedJob:
