@@ -95,10 +95,15 @@ def test_a_prefetched_file_is_then_served_from_the_page_cache(mount: tuple[Path,
     _src, mnt, stats = mount
     report = pf.prefetch_files([str(mnt / "b.bin")], streams=4)
     assert report.files[0].status == "read" and report.read_bytes == 48 * MB
-    # the prefetched file is now served from the page cache: no more requests to the volume
+    # the prefetched file is now served from the page cache: reading it again asks the volume for
+    # almost nothing, where a file the prefetcher did not read costs every request (the kernel may
+    # drop a few pages under memory pressure, so 'almost': at most a tenth)
     before = _settled_requests(stats)
     (mnt / "b.bin").read_bytes()
-    assert _settled_requests(stats) == before
+    prefetched = _settled_requests(stats) - before
+    (mnt / "c.bin").read_bytes()
+    cold = _settled_requests(stats) - before - prefetched
+    assert cold >= 48 * MB // (1 << 20) and prefetched <= cold // 10, (prefetched, cold)
 
 
 def _settled_requests(stats: str, timeout: float = 30.0) -> int:
