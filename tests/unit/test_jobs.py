@@ -142,6 +142,31 @@ def test_typed_prompt_sets_what_the_job_names(img: str) -> None:
     assert not nodes_of(pre, "CLIPTextEncode") and len(nodes_of(pre, "LoadTrainingDataset")) == 2
 
 
+def test_typed_job_and_submit_edit_a_primitive_length_alike(img: str, tmp_path: Path) -> None:
+    """One edit dialect: a twin whose length comes from a PrimitiveInt (as the official templates
+    carry it) gets the job's frames in the primitive, as `submit --frames` does; a length linked to
+    any other node is kept by the job (the graph computes it) and replaced by submit's explicit flag."""
+    from wan22.api.edits import apply_graph_edits
+
+    twin = load_twin("i2v_fast")
+    (i2v,) = nodes_of(twin, "WanImageToVideo")
+    twin["frames"] = {"class_type": "PrimitiveInt", "inputs": {"value": 81}}
+    twin[i2v]["inputs"]["length"] = ["frames", 0]
+    (tmp_path / twin_path("i2v_fast").name).write_text(json.dumps(twin), encoding="utf-8")
+    job = parse_job({"workflow": "i2v_fast", "image": img, "frames": 13}, LIMITS)
+    assert isinstance(job, TypedJob)
+    p = typed_prompt(job, {"image": "x.png"}, root=tmp_path)
+    assert p["frames"]["inputs"]["value"] == 13 and p[i2v]["inputs"]["length"] == ["frames", 0]
+    q = json.loads(json.dumps(twin))
+    apply_graph_edits(q, {"frames": 13})
+    assert q["frames"]["inputs"]["value"] == 13 and q[i2v]["inputs"]["length"] == ["frames", 0]
+
+    twin["frames"] = {"class_type": "SomeLengthNode", "inputs": {"value": 81}}
+    (tmp_path / twin_path("i2v_fast").name).write_text(json.dumps(twin), encoding="utf-8")
+    p = typed_prompt(job, {"image": "x.png"}, root=tmp_path)
+    assert p[i2v]["inputs"]["length"] == ["frames", 0] and p["frames"]["inputs"]["value"] == 81
+
+
 @pytest.mark.parametrize("frames, lengths", [(33, [33]), (89, [77, 9]), (197, [77, 77, 37])])
 def test_s2v_chain_follows_the_chunk_plan(frames: int, lengths: list[int]) -> None:
     p = load_twin("s2v_fast")

@@ -1,7 +1,16 @@
-"""Edits of an API prompt: what `submit` sets (positive prompt text, seed, input file names, and
---width/--height/--frames/--steps/--cfg/--set on the nodes that have them) and
-the documented test/demo transformations of the example workflows (tiny sizes, precomputed text
+"""Edits of an API prompt, for `submit` (positive prompt text, seed, input file names, and
+--width/--height/--frames/--steps/--cfg/--set on the nodes that have them), for the worker's typed
+jobs (`serverless/build.py`: the same texts, sizes, frames, fps, seed and file names) and for the
+documented test/demo transformations of the example workflows (tiny sizes, precomputed text
 conditioning, seeds stripped), plus the frame count a graph's SaveVideo writes.
+
+One link policy (`set_input`): a value for an input linked to a primitive node (PrimitiveInt,
+PrimitiveFloat...) sets the primitive, so every node it feeds agrees (the official templates carry
+lengths that way). An input linked to any other node: what the user names explicitly
+(`submit --width/--set`) replaces the link and the report says so; an edit the user did not aim at
+that input (a typed job's size on every size node) keeps the link (`keep_links`), since the graph
+computes that value (S2V's fps from its audio). `tiny_overrides` (tests and demo only) leaves every
+linked input as it is.
 """
 
 from __future__ import annotations
@@ -56,9 +65,37 @@ def set_positive_prompt(prompt: JSON, text: str) -> list[str]:
     ids = positive_text_nodes(prompt)
     if not ids:
         raise WorkflowError("--prompt: the workflow has no CLIPTextEncode node that feeds a 'positive' input")
-    for nid in ids:
-        prompt[nid]["inputs"]["text"] = text
-    return ids
+    return set_texts(prompt, text, None)
+
+
+def set_texts(prompt: JSON, positive: str | None, negative: str | None) -> list[str]:
+    """`positive` into every positive CLIPTextEncode, `negative` into every other one (None leaves
+    them); returns the ids set."""
+    pos = set(positive_text_nodes(prompt))
+    done = []
+    for nid in nodes_of(prompt, "CLIPTextEncode"):
+        value = positive if nid in pos else negative
+        if value is not None:
+            set_input(prompt, nid, "text", value, keep_links=True)
+            done.append(nid)
+    return done
+
+
+def set_size(prompt: JSON, width: int | None = None, height: int | None = None, frames: int | None = None,
+             fps: float | None = None, keep_links: bool = True) -> list[str]:
+    """width/height/length on every *ToVideo / empty-latent node (SIZE_NODES) and fps on every
+    CreateVideo, by the module's link policy; None leaves a value. Returns the report lines."""
+    lines: list[str] = []
+    done: set[tuple[str, str]] = set()
+    for ct in SIZE_NODES:
+        for nid in nodes_of(prompt, ct):
+            for name, value in (("width", width), ("height", height), ("length", frames)):
+                if value is not None and (line := set_input(prompt, nid, name, value, done, keep_links)):
+                    lines.append(line)
+    for nid in nodes_of(prompt, "CreateVideo"):
+        if fps is not None and (line := set_input(prompt, nid, "fps", float(fps), done, keep_links)):
+            lines.append(line)
+    return lines
 
 
 def set_seed(prompt: JSON, seed: int) -> list[str]:
@@ -74,10 +111,11 @@ def set_seed(prompt: JSON, seed: int) -> list[str]:
     return done
 
 
-def set_file_input(prompt: JSON, class_type: str, name: str) -> list[str]:
-    """Set the file input of every LoadImage/LoadAudio/LoadVideo node to `name`; returns the ids."""
+def set_file_input(prompt: JSON, class_type: str, name: str, ids: list[str] | None = None) -> list[str]:
+    """Set the file input of every LoadImage/LoadAudio/LoadVideo node (or of `ids`) to `name`;
+    returns the ids."""
     key = FILE_INPUTS[class_type]
-    ids = nodes_of(prompt, class_type)
+    ids = nodes_of(prompt, class_type) if ids is None else ids
     for nid in ids:
         prompt[nid]["inputs"][key] = name
     return ids
@@ -241,10 +279,12 @@ def _where(prompt: Mapping[str, Any], nid: str) -> str:
     return f"node {nid} ({prompt[nid].get('class_type')})"
 
 
-def set_input(prompt: JSON, nid: str, name: str, value: Any, done: set[tuple[str, str]] | None = None) -> str | None:
+def set_input(prompt: JSON, nid: str, name: str, value: Any, done: set[tuple[str, str]] | None = None,
+              keep_links: bool = False) -> str | None:
     """Set input `name` of node `nid` and say what changed. An input linked to a primitive node
     (PrimitiveInt, PrimitiveFloat...) sets that primitive's value, so every node it feeds agrees;
-    any other link is replaced by the value. None when `done` already holds the target."""
+    any other link is replaced by the value, or kept with `keep_links`. None when nothing changed
+    or `done` already holds the target."""
     done = done if done is not None else set()
     ins = prompt[nid].setdefault("inputs", {})
     old = ins.get(name)
@@ -257,7 +297,7 @@ def set_input(prompt: JSON, nid: str, name: str, value: Any, done: set[tuple[str
         before = prompt[src]["inputs"].get("value")
         prompt[src]["inputs"]["value"] = value
         return f"set {_where(prompt, src)} value {before!r} -> {value!r} (it feeds {_where(prompt, nid)} {name})"
-    if (nid, name) in done:
+    if (nid, name) in done or (keep_links and is_link(old)):
         return None
     done.add((nid, name))
     ins[name] = value

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..api.edits import SIZE_NODES, positive_text_nodes, set_seed, use_precomputed_conditioning
+from ..api.edits import SIZE_NODES, set_file_input, set_seed, set_size, set_texts, use_precomputed_conditioning
 from ..audio.frames import DEFAULT_CHUNK, S2V_AUDIO_FPS, frame_plan
 from ..errors import Wan22Error, WorkflowError
-from ..graph.widgets import FILE_INPUTS, consumers, is_link, nodes_of
+from ..graph.widgets import consumers, is_link, nodes_of
 from ..plan.routing import preset_for_workflow
 from .jobs import StockJob, TypedJob
 
@@ -65,34 +65,6 @@ def _only(prompt: Mapping[str, Any], class_type: str) -> str:
     if len(ids) != 1:
         raise WorkflowError(f"the API twin has {len(ids)} {class_type} nodes, the worker expects one")
     return ids[0]
-
-
-def _set(prompt: JSON, nid: str, name: str, value: Any) -> None:
-    ins = prompt[nid].setdefault("inputs", {})
-    if not is_link(ins.get(name)):
-        ins[name] = value
-
-
-def _texts(prompt: JSON, job: TypedJob) -> None:
-    pos = set(positive_text_nodes(prompt))
-    for nid in nodes_of(prompt, "CLIPTextEncode"):
-        value = job.prompt if nid in pos else job.negative_prompt
-        if value is not None:
-            prompt[nid]["inputs"]["text"] = value
-
-
-def _sizes(prompt: JSON, job: TypedJob) -> None:
-    for ct in SIZE_NODES:
-        for nid in nodes_of(prompt, ct):
-            for key in ("width", "height"):
-                value = getattr(job, key)
-                if value is not None:
-                    _set(prompt, nid, key, value)
-            if job.frames is not None and job.mode != "s2v":
-                _set(prompt, nid, "length", job.frames)
-    if job.fps is not None:
-        for nid in nodes_of(prompt, "CreateVideo"):
-            _set(prompt, nid, "fps", float(job.fps))
 
 
 def _consumer(prompt: Mapping[str, Any], src: str, input_name: str, class_type: str) -> str:
@@ -166,13 +138,12 @@ def typed_prompt(job: TypedJob, names: Mapping[str, str], precomputed: bool = Fa
     names (an optional image left out: its loader is dropped, see `drop_image`)."""
     prompt = load_twin(job.workflow, root)
     for key, name in names.items():
-        for nid in media_nodes(prompt, key):
-            prompt[nid]["inputs"][FILE_INPUTS[MEDIA_LOADERS[key]]] = name
+        set_file_input(prompt, MEDIA_LOADERS[key], name, media_nodes(prompt, key))
     if job.mode == "ti2v" and "image" not in names:
         for nid in media_nodes(prompt, "image"):
             drop_image(prompt, nid)
-    _texts(prompt, job)
-    _sizes(prompt, job)
+    set_texts(prompt, job.prompt, job.negative_prompt)
+    set_size(prompt, job.width, job.height, None if job.mode == "s2v" else job.frames, job.fps)
     set_seed(prompt, job.seed)
     for nid in nodes_of(prompt, "Wan22ModeRouter"):
         prompt[nid]["inputs"].update(job.router)
