@@ -34,15 +34,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from wan22.demo.demo_volume import USER_VOLUME, make_sparse_volume, sparse_tensors_for  # noqa: E402
-from wan22.volume.inventory import blake3_available, hash_range, run_inventory  # noqa: E402
+from wan22.volume.inventory import run_inventory  # noqa: E402
 from wan22.volume.roots import resolve  # noqa: E402
 from wan22.volume.safetensors_header import build_header  # noqa: E402
+from wan22.volume.verify import blake3_available, hash_range  # noqa: E402
 
 SUBSET_ROLES = ("vae", "clip_vision", "audio_encoder")  # ~2.2 GB at real sizes
 CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
-from wan22.volume.inventory import run_inventory
+from wan22.volume.inventory import run_inventory  # noqa: E402
 from wan22.volume.roots import resolve
 t1 = time.perf_counter()
 c1 = time.process_time()

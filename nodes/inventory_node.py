@@ -11,8 +11,9 @@ from typing import Any
 import folder_paths
 from comfy_api.latest import io
 
-from ..wan22.plan.routing import WORKFLOW_IDS
-from ..wan22.volume.inventory import Report, run_inventory
+from ..wan22.plan.presets import WORKFLOW_IDS
+from ..wan22.volume.inventory import run_inventory
+from ..wan22.volume.report import Report
 from ..wan22.volume.roots import FolderConfig, from_folder_paths
 from .types import VOLUME as CATEGORY
 

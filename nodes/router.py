@@ -21,7 +21,7 @@ from ..wan22.plan.overrides import AUTO, CFG_MAX, LORA_STRENGTH_MAX, NONE, SHIFT
 from ..wan22.plan.overrides import DEFAULTS as D
 from ..wan22.plan.presets import MODES, PRESETS
 from ..wan22.plan.routing import Plan, PlanLora, Settings, StagePick, resolve, stages
-from ..wan22.volume.inventory import check_model_file
+from ..wan22.volume.checks import check_model_file
 from . import loading
 from .types import SAMPLING, Bundle
 from .types import Plan as PlanType

@@ -46,7 +46,8 @@ from wan22.graph.widgets import (  # noqa: E402
     widgets_values_from_names,
 )
 from wan22.plan.bundle_spec import AUTO, BUNDLE_INPUTS  # noqa: E402
-from wan22.plan.routing import get_preset, make_plan  # noqa: E402
+from wan22.plan.presets import get_preset  # noqa: E402
+from wan22.plan.routing import make_plan  # noqa: E402
 
 OUT = REPO / "example_workflows"
 SNAPSHOT = REPO / "tests" / "fixtures" / "object_info.json"

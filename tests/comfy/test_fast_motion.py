@@ -9,7 +9,8 @@ from typing import Any
 
 from wan22.catalog import BY_ROLE
 from wan22.demo.graphs import i2v_ours, native_chain
-from wan22.plan.routing import Overrides, make_plan
+from wan22.plan.overrides import Overrides
+from wan22.plan.routing import make_plan
 
 LENGTH = 5  # frames: 2 latent frames, enough for the chain and cheap on 2 CPU cores
 

@@ -18,7 +18,7 @@ from support.harness import Server, free_port, make_base, tree_hashes, write_yam
 
 from wan22.catalog import BY_ROLE
 from wan22.demo.demo_volume import ANIMATE2_EXTRA, FIVE_B_EXTRA, T2V_EXTRA, USER_VOLUME
-from wan22.plan.routing import PRESET_TABLE, WORKFLOW_IDS
+from wan22.plan.presets import PRESET_TABLE, WORKFLOW_IDS
 
 
 def inventory_prompt(workflow: str, strict: bool = False) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from wan22.demo.demo_volume import make_demo_volume
 from wan22.demo.graphs import i2v_ours, native_chain
 from wan22.demo.server import PromptFailed
 from wan22.plan.lightning import BY_ID
-from wan22.plan.routing import Overrides, make_plan
+from wan22.plan.overrides import Overrides
+from wan22.plan.routing import make_plan
 
 LENGTH = 5
 SEKO = "Wan2.2-I2V-A14B-4steps-lora-rank64-Seko-V1"

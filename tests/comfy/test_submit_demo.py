@@ -26,7 +26,8 @@ import pytest
 from support.harness import video_info
 
 from wan22.api.edits import expected_frames, tiny_overrides, use_precomputed_conditioning
-from wan22.demo.inputs import speech_wav, start_image
+from wan22.demo.inputs import speech_wav
+from wan22.demo.server import start_image
 
 REPO = Path(__file__).resolve().parents[2]
 API = REPO / "example_workflows" / "api"

@@ -25,7 +25,8 @@ import pytest
 from support.harness import video_info
 
 from wan22.api.edits import expected_frames, use_precomputed_conditioning
-from wan22.demo.inputs import speech_wav, start_image
+from wan22.demo.inputs import speech_wav
+from wan22.demo.server import start_image
 from wan22.graph.convert import ui_to_api
 from wan22.graph.templates import load_template, templates_available
 

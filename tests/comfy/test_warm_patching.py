@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from wan22.demo.graphs import i2v_native, i2v_ours, native_chain
-from wan22.plan.routing import Overrides, make_plan
+from wan22.plan.overrides import Overrides
+from wan22.plan.routing import make_plan
 
 
 def _patching(server: Any, prompt: dict[str, Any]) -> dict[str, int]:

@@ -32,8 +32,9 @@ from wan22.demo.demo_volume import (
 from wan22.demo.int8_convrot import hadamard, int8_convrot
 from wan22.errors import MissingFilesError
 from wan22.plan.bundle_spec import resolve_bundle
+from wan22.plan.overrides import Overrides
 from wan22.plan.presets import MODE_EXTRAS, MODES, PRESETS_OF_MODE, VAE_ROLE, WORKFLOW_IDS, get_preset
-from wan22.plan.routing import Overrides, resolve
+from wan22.plan.routing import resolve
 from wan22.volume.checks import check_model_file
 from wan22.volume.identify import identify
 from wan22.volume.inventory import run_inventory

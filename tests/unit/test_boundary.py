@@ -97,6 +97,29 @@ def test_every_wing_says_what_it_owns() -> None:
         assert len(doc) > 80, f"{init.relative_to(REPO)}: the wing's docstring must say what it owns and may import"
 
 
+def test_no_module_re_exports_names_it_imports() -> None:
+    """Each name has one import path, its owner's: an `__all__` lists only names the module
+    defines (a re-export facade gave every name two paths)."""
+    bad = []
+    for path in sorted((REPO / "wan22").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        own: set[str] = set()
+        listed: list[str] = []
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                own.add(node.name)
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        own.add(target.id)
+                        if target.id == "__all__" and isinstance(node.value, (ast.List, ast.Tuple)):
+                            listed = [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                own.add(node.target.id)
+        bad += [f"{path.relative_to(REPO)}: {name}" for name in listed if name not in own and not name.startswith("__")]
+    assert not bad, "re-exported names (import them from the module that defines them): " + ", ".join(bad)
+
+
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 

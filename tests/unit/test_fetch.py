@@ -28,7 +28,7 @@ import wan22.volume.fetch_http as fetch_http
 from wan22.catalog import BY_ROLE
 from wan22.cli import main
 from wan22.demo.demo_volume import make_demo_volume
-from wan22.plan.routing import PRESET_TABLE
+from wan22.plan.presets import PRESET_TABLE
 from wan22.volume.inventory import run_inventory
 from wan22.volume.roots import resolve
 

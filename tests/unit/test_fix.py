@@ -19,10 +19,10 @@ import pytest
 from wan22.catalog import BY_ROLE
 from wan22.cli import main
 from wan22.demo.demo_volume import make_demo_volume
-from wan22.plan.routing import PRESET_TABLE
+from wan22.plan.presets import PRESET_TABLE
 from wan22.volume.fix import plan_moves
-from wan22.volume.inventory import Finding, Report
 from wan22.volume.place import PlaceError, place
+from wan22.volume.report import Finding, Report
 
 I2V_FAST = next(p for p in PRESET_TABLE if p.workflow_id == "i2v_fast").required_roles
 

@@ -24,7 +24,7 @@ import pytest
 
 import wan22.volume.inventory as inv
 import wan22.volume.safetensors_header as sh
-from wan22.catalog import BY_ROLE, FILES, CatalogFile
+from wan22.catalog import BY_ROLE, FILES, STATUSES, USABLE, CatalogFile
 from wan22.demo.demo_volume import (
     NAME_DTYPE,
     USER_VOLUME,
@@ -37,11 +37,13 @@ from wan22.demo.demo_volume import (
     write_sparse,
 )
 from wan22.demo.layouts import load
-from wan22.plan.routing import PRESET_TABLE, WORKFLOW_IDS
+from wan22.plan.presets import PRESET_TABLE, WORKFLOW_IDS
 from wan22.volume.identify import identify
-from wan22.volume.inventory import STATUSES, USABLE, Report, run_inventory
+from wan22.volume.inventory import run_inventory
+from wan22.volume.report import Report
 from wan22.volume.roots import resolve
 from wan22.volume.safetensors_header import build_header
+from wan22.volume.verify import blake3_available, stderr_progress
 
 REPO = Path(__file__).resolve().parents[2]
 Tensors = list[tuple[str, str, tuple[int, ...]]]
@@ -644,7 +646,7 @@ def test_verify_against_catalog_hashes(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setitem(BY_ROLE, "clip_vision", replace(e, sha256="1" * 64))
     f = run(tmp_path, verify=True, roles=["clip_vision"]).by_role("clip_vision")
     assert f.status == "wrong_model" and "not the published" in f.hint
-    if inv.blake3_available():
+    if blake3_available():
         import blake3
 
         monkeypatch.setitem(BY_ROLE, "clip_vision", replace(e, sha256="1" * 64, blake3=blake3.blake3(body).hexdigest()))
@@ -668,12 +670,12 @@ def test_verify_catches_two_identical_experts(tmp_path: Path) -> None:
 
 def test_verify_progress_is_a_tqdm_bar_on_terminals_only() -> None:
     quiet = io.StringIO()  # not a terminal: no bar unless asked
-    show = inv.stderr_progress(quiet)
+    show = stderr_progress(quiet)
     show("x.safetensors", 0, 100)
     show("x.safetensors", 100, 100)
     assert quiet.getvalue() == ""
     buf = io.StringIO()
-    show = inv.stderr_progress(buf, enabled=True)
+    show = stderr_progress(buf, enabled=True)
     for name in ("x.safetensors", "y.safetensors"):
         for done in (0, 40, 100):
             show(name, done, 100)

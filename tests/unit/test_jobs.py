@@ -117,7 +117,7 @@ def test_stock_job_keeps_names_for_the_workflow_only(img: str) -> None:
 def test_twin_paths() -> None:
     assert twin_path("i2v").name == "wan22_i2v_quality.json"
     assert twin_path("i2v_fast_480p").name == "wan22_i2v_fast_480p.json"
-    from wan22.plan.routing import WORKFLOW_IDS
+    from wan22.plan.presets import WORKFLOW_IDS
 
     for wid in WORKFLOW_IDS:
         assert twin_path(wid).is_file(), wid
@@ -413,7 +413,7 @@ def _media_for(mode: str, img: str) -> dict[str, Any]:
 
 
 def _every_id() -> list[str]:
-    from wan22.plan.routing import WORKFLOW_IDS
+    from wan22.plan.presets import WORKFLOW_IDS
 
     return list(dict.fromkeys([*WORKFLOW_IDS, *NEW_IDS]))
 
@@ -421,7 +421,7 @@ def _every_id() -> list[str]:
 @pytest.mark.parametrize("wid", _every_id())
 def test_typed_prompt_for_every_workflow_id(wid: str, img: str) -> None:
     """Each workflow id's twin takes a typed job: its media, size and frames land on the graph."""
-    from wan22.plan.routing import WORKFLOW_IDS, preset_for_workflow
+    from wan22.plan.presets import WORKFLOW_IDS, preset_for_workflow
 
     if wid not in WORKFLOW_IDS:
         pytest.skip(f"'{wid}' is not a workflow id yet (issue 16: its engineer adds the preset)")
@@ -573,7 +573,7 @@ def test_a_job_for_another_workflow_cancels_the_boot_prefetch(tmp_path: Path) ->
 
 
 def test_ti2v_twin_with_and_without_an_image(img: str) -> None:
-    from wan22.plan.routing import WORKFLOW_IDS
+    from wan22.plan.presets import WORKFLOW_IDS
 
     if "ti2v" not in WORKFLOW_IDS or not twin_path("ti2v").is_file():
         pytest.skip("no ti2v workflow or twin yet (issue 16)")

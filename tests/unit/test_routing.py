@@ -259,7 +259,8 @@ def test_flf2v_plans_match_the_official_template() -> None:
 
 def test_flf2v_refuses_t2v_experts_and_loras() -> None:
     from wan22.errors import PlanError
-    from wan22.plan.routing import Overrides, resolve
+    from wan22.plan.overrides import Overrides
+    from wan22.plan.routing import resolve
 
     with pytest.raises(PlanError, match="runs on the I2V experts"):
         resolve("flf2v", "quality", Overrides(experts={"i2v_high": "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors"}))
@@ -368,7 +369,7 @@ def test_the_default_layout_is_one_stage_per_expert() -> None:
 def test_ti2v_refuses_a_14b_lora_naming_the_fix() -> None:
     from wan22.catalog import BY_ROLE as _roles
     from wan22.errors import PlanError as _PlanError
-    from wan22.plan.routing import Overrides as _Ov
+    from wan22.plan.overrides import Overrides as _Ov
     from wan22.plan.routing import resolve as _resolve
 
     for role in ("lora_i2v_high", "lora_t2v_high", "lora_i2v_480p"):

@@ -20,7 +20,7 @@ from wan22.catalog import BY_NAME
 from wan22.errors import WorkflowError
 from wan22.graph.convert import load_prompt_file, ui_to_api
 from wan22.graph.widgets import named_widget_values, widget_layout, widgets_values_from_names
-from wan22.plan.routing import WORKFLOW_IDS, get_preset
+from wan22.plan.presets import WORKFLOW_IDS, get_preset
 
 REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "example_workflows"

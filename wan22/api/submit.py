@@ -37,7 +37,7 @@ from .runpod import RUNPOD_SOFT_LIMIT, job_name, runpod_body, send_hint
 DEFAULT_SERVER = "http://127.0.0.1:8188"
 Say = Callable[[str], object]
 
-__all__ = ["DEFAULT_SERVER", "Reporter", "SubmitError", "SubmitOptions", "read_workflow", "submit"]
+__all__ = ["DEFAULT_SERVER", "Reporter", "SubmitOptions", "read_workflow", "submit"]
 
 
 @dataclass

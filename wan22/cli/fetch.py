@@ -17,10 +17,10 @@ def _wanted(workflows: list[str], lightning: str | None = None) -> tuple[dict[st
     """Workflow ids and workflow files -> (label -> roles it needs, roles to inventory, usage error);
     with `lightning`, a fast workflow needs that generation's files instead of the preset's."""
     from ..errors import PlanError
-    from ..plan.routing import WORKFLOW_IDS, preset_for_workflow
+    from ..plan.presets import WORKFLOW_IDS, preset_for_workflow
     from ..volume.fetch_plan import required_roles, workflow_file_roles
-    from ..volume.inventory import preset_roles
     from ..volume.lora_generation import generation_roles
+    from ..volume.report import preset_roles
 
     wanted: dict[str, tuple[str, ...]] = {}
     roles: set[str] = set()
@@ -51,7 +51,7 @@ def _wanted(workflows: list[str], lightning: str | None = None) -> tuple[dict[st
 
 def cmd_fetch(a: argparse.Namespace) -> int:
     """Exit 0: every requested workflow is ready afterwards; 1: not (or refused); 2: bad usage."""
-    from ..plan.routing import WORKFLOW_IDS
+    from ..plan.presets import WORKFLOW_IDS
     from ..volume.fetch import FetchOptions, fetch
     from ..volume.roots import resolve
 

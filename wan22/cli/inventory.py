@@ -13,7 +13,7 @@ from ..catalog import VOLUME_CANDIDATES
 from ..demo.server import find_comfyui
 
 if TYPE_CHECKING:
-    from ..volume.inventory import Report
+    from ..volume.report import Report
 
 
 def cmd_inventory(a: argparse.Namespace) -> int:
@@ -52,7 +52,7 @@ def cmd_inventory(a: argparse.Namespace) -> int:
 
 def _workflow_args(values: list[str]) -> tuple[list[str], str]:
     """The --workflow values that are workflow files (an existing .json file), or a usage error."""
-    from ..plan.routing import WORKFLOW_IDS
+    from ..plan.presets import WORKFLOW_IDS
 
     files: list[str] = []
     for w in values:
@@ -69,8 +69,10 @@ def _workflow_args(values: list[str]) -> tuple[list[str], str]:
 def _runner(values: list[str], files: list[str], where: dict[str, Any]) -> tuple[Callable[[bool], Report] | None, str]:
     """The inventory to run (again after --fix): workflow ids only, or with workflow files."""
     from ..errors import Wan22Error
-    from ..volume.inventory import preset_roles, run_inventory, stderr_progress
+    from ..volume.inventory import run_inventory
+    from ..volume.report import preset_roles
     from ..volume.roots import resolve
+    from ..volume.verify import stderr_progress
     from ..volume.workflow_check import check_workflows
 
     if not files:

@@ -8,11 +8,12 @@ import os
 import sys
 
 from ..plan.lightning import CHOICES as LIGHTNING_CHOICES
-from ..plan.routing import MODES, PRESETS
+from ..plan.presets import MODES, PRESETS
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    from ..plan.routing import Overrides, make_plan
+    from ..plan.overrides import Overrides
+    from ..plan.routing import make_plan
 
     ov = Overrides(steps=a.steps, cfg=a.cfg, shift=a.shift, sampler=a.sampler, scheduler=a.scheduler,
                    split_step=a.split_step, relight=not a.no_relight, base_steps=a.base_steps, base_cfg=a.base_cfg,

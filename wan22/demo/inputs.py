@@ -18,7 +18,7 @@ EXAMPLE_POSE = "wan22_pose.mp4"
 EXAMPLE_FACE = "wan22_face.mp4"
 
 __all__ = ["EXAMPLE_AUDIO", "EXAMPLE_END_IMAGE", "EXAMPLE_FACE", "EXAMPLE_IMAGE", "EXAMPLE_POSE", "end_image",
-           "motion_video", "solid_image", "speech_wav", "start_image", "write_example_inputs"]
+           "motion_video", "solid_image", "speech_wav", "write_example_inputs"]
 
 
 def solid_image(path: str, rgb: tuple[int, int, int], size: int = 64) -> str:

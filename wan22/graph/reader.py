@@ -31,7 +31,7 @@ from .loaders import comfyui_version, core_node_types, core_object_info, core_si
 from .pack_nodes import BUNDLE, PACK_NODE_IDS, PACK_OUTPUT_NODES, ROUTER
 from .packs import frontend_only, pack_for
 from .pairing import pairing_problems
-from .records import ModelRef, Unjudged, UnknownNode, WorkflowRefs
+from .records import UnknownNode, WorkflowRefs
 from .shapes import read_shape
 from .templates import subgraph_defs
 from .widgets import VIRTUAL_NODE_TYPES, ObjectInfo, is_link, sorted_nodes
@@ -39,7 +39,7 @@ from .widgets import VIRTUAL_NODE_TYPES, ObjectInfo, is_link, sorted_nodes
 # Node types only the frontend has: a prompt that still holds one was not written by the frontend.
 FRONTEND_ONLY = VIRTUAL_NODE_TYPES | {SET_NODE, GET_NODE}
 
-__all__ = ["ModelRef", "Unjudged", "UnknownNode", "WorkflowRefs", "known_info", "read_workflow_file", "workflow_refs"]
+__all__ = ["known_info", "read_workflow_file", "workflow_refs"]
 
 
 def known_info(object_info: ObjectInfo | None = None) -> dict[str, Mapping[str, Any]]:

@@ -22,27 +22,12 @@ from .presets import (
     BOUNDARY,
     EXPERT_TASK,
     LIGHTNING_ROLES,
-    MODES,
     PRESET_BY_KEY,
-    PRESET_TABLE,
-    PRESETS,
-    PRESETS_OF_MODE,
-    WORKFLOW_IDS,
     LoraUse,
     Preset,
     get_preset,
-    preset_for_workflow,
 )
-from .sigmas import PURE_SCHEDULERS, flow_sigma_table, sigmas_for, split_closed_form, split_step
-
-# Names other modules import from here (the presets, sigmas and overrides moved to their own modules).
-__all__ = [
-    "BOUNDARY", "LIGHTNING_ROLES", "MODES", "PRESETS", "PRESETS_OF_MODE", "PRESET_BY_KEY", "PRESET_TABLE",
-    "PURE_SCHEDULERS", "WORKFLOW_IDS", "LoraUse", "Overrides", "Plan", "PlanLora", "Preset", "Settings", "Stage",
-    "StagePick",
-    "flow_sigma_table", "get_preset", "make_plan", "preset_for_workflow", "resolve", "sigmas_for",
-    "split_closed_form", "split_step", "stages",
-]
+from .sigmas import sigmas_for, split_step
 
 RELIGHT_ROLE = "lora_animate_relight"  # chained after the first LoRA; `Overrides.relight` drops it
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..errors import Wan22Error
 from ..plan.bundle_spec import BUNDLE_INPUTS
-from ..plan.routing import WORKFLOW_IDS
+from ..plan.presets import WORKFLOW_IDS
 from ..volume.prefetch import Needed, PrefetchJob, PrefetchReport, files_for_prompt, switch, wanted
 from ..volume.prefetch_cache import LocalCache
 from ..volume.roots import FolderConfig

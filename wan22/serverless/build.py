@@ -25,7 +25,7 @@ from ..api.edits import SIZE_NODES, set_file_input, set_seed, set_size, set_text
 from ..audio.frames import DEFAULT_CHUNK, S2V_AUDIO_FPS, frame_plan
 from ..errors import Wan22Error, WorkflowError
 from ..graph.widgets import consumers, is_link, nodes_of
-from ..plan.routing import preset_for_workflow
+from ..plan.presets import preset_for_workflow
 from .jobs import StockJob, TypedJob
 
 JSON = dict[str, Any]

@@ -31,7 +31,8 @@ from ..errors import Wan22Error
 from ..plan.lightning import BY_ID as LIGHTNING_BY_ID
 from ..plan.lightning import CHOICES as LIGHTNING_CHOICES
 from ..plan.overrides import overrides_from_inputs
-from ..plan.routing import WORKFLOW_IDS, make_plan, preset_for_workflow, stage_names
+from ..plan.presets import WORKFLOW_IDS, preset_for_workflow
+from ..plan.routing import make_plan, stage_names
 from .media import JobError, Media, load
 
 TYPED_KEYS = ("workflow", "image", "end_image", "audio", "video", "prompt", "negative_prompt", "seed", "width", "height",

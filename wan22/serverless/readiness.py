@@ -25,7 +25,8 @@ from typing import Any
 
 from ..catalog import USABLE
 from ..errors import Wan22Error
-from ..volume.inventory import Report, run_inventory
+from ..volume.inventory import run_inventory
+from ..volume.report import Report
 from ..volume.roots import inside, resolve
 from .comfy import arg_values
 

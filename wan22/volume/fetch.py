@@ -32,13 +32,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import BY_ROLE, CatalogFile
+from ..catalog import BY_ROLE, USABLE, CatalogFile
+from .checks import HeaderCache, inspect_file
 from .fetch_hf import xet_download
 from .fetch_http import FetchError, Remote, download
 from .fetch_plan import Item, Space, check_space, header_problem, make_plan, resolve_sources
 from .identify import identify, is_stand_in
-from .inventory import USABLE, HeaderCache, Report, inspect_file, run_inventory
+from .inventory import run_inventory
 from .place import PlaceError, place, sha256_file
+from .report import Report
 from .roots import FolderConfig
 from .safetensors_header import HeaderError, read_header
 

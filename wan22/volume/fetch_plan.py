@@ -24,13 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import BY_NAME, BY_ROLE, CatalogFile
+from ..catalog import BY_NAME, BY_ROLE, USABLE, CatalogFile
 from ..graph.reader import read_workflow_file, workflow_refs
-from ..plan.routing import PRESET_TABLE
+from ..plan.presets import PRESET_TABLE
 from .fetch_hf import hf_remote, is_hf
 from .fetch_http import FetchError, Remote, probe
 from .identify import STAND_IN_ROLE_KEY, identify, is_stand_in
-from .inventory import USABLE, Finding, Report
+from .report import Finding, Report
 from .safetensors_header import Header, HeaderError, read_header
 
 DAMAGED_IN_PLACE = ("corrupt", "wrong_model", "truncated")

@@ -6,8 +6,8 @@ command in the finding's hint (and `fix`) for the user to run.
 Resolution follows ComfyUI: a workflow names a file relative to a folder key, ComfyUI compares
 that name exactly with its listing and loads the first match in the folder's search order.
 This module ties the wing together: listing.py lists, find.py finds each catalog file (judged
-by checks.py), verify.py hashes, report.py holds and renders the result. The names other code
-uses are importable from here.
+by checks.py), verify.py hashes, report.py holds and renders the result. Other code imports
+each name from the module that owns it.
 """
 
 from __future__ import annotations
@@ -16,22 +16,16 @@ import gc
 import time
 from collections.abc import Iterable
 
-from ..catalog import FILES, LIGHTNING_FILES, STATUSES, USABLE, WAN_FOLDER_KEYS
-from ..plan.routing import PRESET_TABLE, Preset
-from .checks import Check, HeaderCache, check_model_file, inspect_file
+from ..catalog import FILES, LIGHTNING_FILES, USABLE, WAN_FOLDER_KEYS
+from ..plan.presets import PRESET_TABLE, Preset
+from .checks import HeaderCache
 from .find import find
 from .listing import MAX_ROOT_ENTRIES, Listing, scan
 from .lora_generation import applies as lightning_applies
 from .lora_generation import copy_findings, fast_path, generation_roles, lightning_findings
-from .report import Finding, Report, WorkflowStatus, fmt_size, preset_roles
+from .report import Finding, Report, WorkflowStatus
 from .roots import FolderConfig
-from .verify import Progress, blake3_available, hash_range, stderr_progress, verify_findings
-
-__all__ = [
-    "STATUSES", "USABLE", "Check", "Finding", "HeaderCache", "Listing", "Progress", "Report", "WorkflowStatus",
-    "blake3_available", "check_model_file", "fmt_size", "hash_range", "inspect_file", "preset_roles",
-    "run_inventory", "scan", "stderr_progress",
-]
+from .verify import Progress, verify_findings
 
 
 def run_inventory(cfg: FolderConfig, verify: bool = False, roles: Iterable[str] | None = None,

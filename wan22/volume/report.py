@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import STATUS_VOCABULARY, STATUSES, USABLE
-from ..plan.routing import preset_for_workflow
+from ..plan.presets import preset_for_workflow
 from .roots import Root
 
 STAND_IN_NOTE = ("tiny random-weight stand-ins written by `python -m wan22 demo-volume`: workflows load and run "
