@@ -49,8 +49,11 @@ def _missing(module: str, package: str) -> str | None:
 
 
 def _snapshot(dest: Path) -> Path:
+    """The one-commit snapshot at `dest`, made once per module whichever test asks first."""
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip(f"needs git and a git checkout at {REPO}")
+    if (dest / ".git").is_dir():
+        return dest
     out = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                          capture_output=True, check=True).stdout.decode()
     for rel in sorted(set(filter(None, out.split("\0")))):
@@ -198,7 +201,7 @@ def test_a_failed_manager_install_exits_0_and_is_caught_from_its_output(comfyui_
     why = _missing("cm_cli", "comfyui-manager")
     if why:
         pytest.skip(why)
-    snap = work / "snap" if (work / "snap" / ".git").is_dir() else _snapshot(work / "snap")
+    snap = _snapshot(work / "snap")
     bad = work / "bad-src"
     subprocess.run(["git", "clone", "-q", str(snap), str(bad)], check=True)
     with open(bad / "requirements.txt", "a") as f:
@@ -219,7 +222,7 @@ def test_registry_archive_unpacked_into_custom_nodes_loads(comfyui_path: Path, w
         why = _missing(module, package)
         if why:
             pytest.skip(why)
-    snap = work / "snap" if (work / "snap" / ".git").is_dir() else _snapshot(work / "snap")
+    snap = _snapshot(work / "snap")
     env = _env(comfyui_path, work / "wheels", work / "home")
     out = _run([sys.executable, "-m", "comfy_cli", "node", "pack"], snap, env, work / "pack.log", timeout=120)
     assert (snap / "node.zip").is_file(), out
