@@ -13,7 +13,7 @@ add them. It writes that section only when asked:
 
 Fast, offline, idempotent: no downloads, no git, no pip, never waits for input, and an optional
 step that fails never fails the install (exit 0; --strict exits 1 on a missing or too old ComfyUI).
-The logic lives in wan22/demo/install_support.py.
+The logic lives in wan22/install/support.py.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if HERE not in sys.path:
         sys.path.insert(0, HERE)
     try:
-        from wan22.demo.install_support import run
+        from wan22.install.support import run
     except Exception as e:  # a broken optional check must not fail the install
         print(f"[wan22] note: post-install check skipped ({type(e).__name__}: {e}); the pack itself is installed. "
               f"Run `python {os.path.join(HERE, 'install.py')}` again after `pip install -r requirements.txt`.")

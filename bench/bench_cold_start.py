@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import slowfs  # noqa: E402
 
 from wan22.catalog import BY_ROLE  # noqa: E402
+from wan22.comfyui_dir import find_comfyui, not_found_reason  # noqa: E402
 from wan22.demo.demo_volume import (  # noqa: E402
     conditioning_datasets,
     real_header_tensors,
@@ -60,7 +61,7 @@ from wan22.demo.demo_volume import (  # noqa: E402
 )
 from wan22.demo.graphs import i2v_native, i2v_ours  # noqa: E402
 from wan22.demo.server import ComfyServer as Server  # noqa: E402
-from wan22.demo.server import find_comfyui, free_port, make_base, not_found_reason, start_image  # noqa: E402
+from wan22.demo.server import free_port, make_base, start_image  # noqa: E402
 
 YAML_KEYS = ("diffusion_models", "text_encoders", "vae", "clip_vision", "audio_encoders", "loras", "datasets")
 

@@ -29,10 +29,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from wan22.comfyui_dir import find_comfyui, not_found_reason  # noqa: E402
 from wan22.demo.demo_volume import make_demo_volume  # noqa: E402
 from wan22.demo.graphs import bundle, conditioning_nodes, finish, i2v_native, i2v_ours, router  # noqa: E402
 from wan22.demo.server import ComfyServer as Server  # noqa: E402
-from wan22.demo.server import find_comfyui, free_port, make_base, not_found_reason, start_image  # noqa: E402
+from wan22.demo.server import free_port, make_base, start_image  # noqa: E402
 from wan22.demo.server import write_model_paths_yaml as write_yaml  # noqa: E402
 
 

@@ -59,12 +59,9 @@ sys.path.insert(0, str(REPO / "bench"))
 import slowfs  # noqa: E402
 
 from wan22.api.client import Client  # noqa: E402
+from wan22.comfyui_dir import find_comfyui  # noqa: E402
 from wan22.demo.demo_volume import make_demo_volume  # noqa: E402
-from wan22.demo.server import (  # noqa: E402
-    find_comfyui,
-    make_base,
-    start_image,
-)
+from wan22.demo.server import make_base, start_image  # noqa: E402
 from wan22.demo.server import write_model_paths_yaml as write_extra_model_paths  # noqa: E402
 from wan22.serverless.build import typed_prompt  # noqa: E402
 from wan22.serverless.jobs import Limits, TypedJob, parse_job  # noqa: E402

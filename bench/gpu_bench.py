@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def setup_comfy(volume: Path) -> Any:
     sys.path.insert(0, str(REPO))
-    from wan22.demo.server import find_comfyui, not_found_reason
+    from wan22.comfyui_dir import find_comfyui, not_found_reason
 
     root = find_comfyui()
     if root is None:

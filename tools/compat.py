@@ -47,9 +47,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from wan22._version import read_pyproject_value  # noqa: E402
-from wan22.demo.comfyui_dir import comfyui_candidates, is_comfyui  # noqa: E402
-from wan22.demo.install_support import read_comfyui_version  # noqa: E402
+from wan22.comfyui_dir import comfyui_candidates, is_comfyui  # noqa: E402
 from wan22.demo.server import COMFYUI_REPO, PINNED_COMFYUI, online  # noqa: E402
+from wan22.install.support import read_comfyui_version  # noqa: E402
 
 PINNED = PINNED_COMFYUI.lstrip("v")
 IN_BETWEEN = "0.25.0"  # a release between the oldest claimed and the pinned one

@@ -26,7 +26,7 @@ REAL_5B = {"dim": 3072, "ffn_dim": 14336, "num_layers": 30}
 
 def _comfy() -> None:
     sys.path.insert(0, str(OUT.parents[2]))
-    from wan22.demo.server import find_comfyui, not_found_reason
+    from wan22.comfyui_dir import find_comfyui, not_found_reason
 
     root = find_comfyui()
     if root is None:

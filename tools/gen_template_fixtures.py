@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--graph-to-prompt", action="store_true", help="also take the frontend's graphToPrompt of every template")
     ap.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 when out of date")
     a = ap.parse_args(argv)
-    from wan22.demo.server import find_comfyui, not_found_reason
+    from wan22.comfyui_dir import find_comfyui, not_found_reason
 
     comfyui = find_comfyui(a.comfyui)
     if comfyui is None:

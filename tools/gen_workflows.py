@@ -801,9 +801,10 @@ def refresh_object_info(comfyui: str | None) -> dict[str, Any]:
     """Start a real ComfyUI (CPU) on a demo volume with the example inputs, take /object_info."""
     import tempfile
 
+    from wan22.comfyui_dir import find_comfyui, not_found_reason
     from wan22.demo.demo_volume import make_demo_volume
     from wan22.demo.inputs import write_example_inputs
-    from wan22.demo.server import ComfyServer, find_comfyui, make_base, not_found_reason, write_model_paths_yaml
+    from wan22.demo.server import ComfyServer, make_base, write_model_paths_yaml
 
     path = find_comfyui(comfyui)
     if path is None:

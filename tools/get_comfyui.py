@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wan22.demo.server import COMFYUI_REPO, PINNED_COMFYUI, clone_pinned, is_comfyui, online
+from wan22.comfyui_dir import is_comfyui
+from wan22.demo.server import COMFYUI_REPO, PINNED_COMFYUI, clone_pinned, online
 
 
 def main(argv: list[str]) -> int:

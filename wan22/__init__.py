@@ -7,10 +7,10 @@ Floors, top to bottom. A module may import from its own wing and from wings on l
 never upwards and never sideways between wings on one floor (tests/unit/test_boundary.py):
 
     5  cli/                       argparse only: argv -> typed options -> library calls
-    4  demo/  serverless/         the demo and dev toolkit; the RunPod worker
+    4  demo/  serverless/ install/  the demo and dev toolkit; the RunPod worker; what install.py runs
     3  api/   volume/             ComfyUI's HTTP API; the model volume
     2  graph/                     reading workflows: every shape -> one graph, the model files it loads
-    1  plan/  audio/              routing plans and presets; S2V audio
+    1  plan/  audio/  comfyui_dir routing plans and presets; S2V audio; where ComfyUI is
     0  catalog  errors  _version  facts every wing shares
 
 `wan22.data` holds package data (tensor layouts, the tiny SentencePiece model, presets).
@@ -23,10 +23,10 @@ from ._version import __version__
 # The allowed direction, as data: the boundary test reads it.
 FLOORS: dict[str, int] = {
     "cli": 5,
-    "demo": 4, "serverless": 4,
+    "demo": 4, "serverless": 4, "install": 4,
     "api": 3, "volume": 3,
     "graph": 2,
-    "plan": 1, "audio": 1,
+    "plan": 1, "audio": 1, "comfyui_dir": 1,
     "catalog": 0, "errors": 0, "_version": 0,
 }
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from wan22 import comfyui_dir
 from wan22.demo import server as toolkit
 from wan22.demo.server import PromptFailed, PromptRejected, free_port, write_model_paths_yaml
 
@@ -20,9 +21,9 @@ __all__ = ["REPO", "PromptFailed", "PromptRejected", "Server", "find_comfyui", "
 def find_comfyui() -> tuple[Path | None, str]:
     """(ComfyUI path or None, why not): the toolkit's search, plus a check that this Python has
     ComfyUI's dependencies."""
-    found = toolkit.find_comfyui()
+    found = comfyui_dir.find_comfyui()
     if found is None:
-        return None, toolkit.not_found_reason() + " to run this tier"
+        return None, comfyui_dir.not_found_reason() + " to run this tier"
     try:
         import torch  # noqa: F401
         import torchaudio  # noqa: F401

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wan22.demo.install_support import WAN_KEYS, WAN_SUBDIRS
+from wan22.install.support import WAN_KEYS, WAN_SUBDIRS
 from wan22.volume.inventory import run_inventory
 from wan22.volume.roots import FolderConfig, load_extra_model_paths
 

@@ -1,4 +1,4 @@
-"""install.py and wan22/demo/install_support.py: version check, volume detection, and the
+"""install.py and wan22/install/support.py: version check, volume detection, and the
 extra_model_paths.yaml section it offers and (only when asked) appends. No ComfyUI needed: a fake
 ComfyUI folder (comfyui_version.py + folder_paths.py) stands in; the comfy tier runs it for real."""
 
@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from wan22.catalog import FILES
-from wan22.demo import install_support as inst
+from wan22.install import support as inst
 from wan22.volume.inventory import run_inventory
 from wan22.volume.roots import FolderConfig, load_extra_model_paths
 
@@ -343,14 +343,14 @@ def test_install_py_import_has_no_side_effects() -> None:
     assert buf.getvalue() == "" and callable(mod.main)
 
 
-@pytest.mark.parametrize("rel", ["install.py", "wan22/demo/install_support.py"])
+@pytest.mark.parametrize("rel", ["install.py", "wan22/install/support.py"])
 def test_runs_on_python_3_10(rel: str) -> None:
     # ComfyUI supports Python 3.10; ComfyUI-Manager runs install.py with ComfyUI's interpreter
     ast.parse((REPO / rel).read_text(encoding="utf-8"), rel, feature_version=(3, 10))
 
 
 def test_install_code_does_no_network_git_or_pip() -> None:
-    for rel in ("install.py", "wan22/demo/install_support.py"):
+    for rel in ("install.py", "wan22/install/support.py"):
         src = (REPO / rel).read_text(encoding="utf-8")
         tree = ast.parse(src)
         mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}

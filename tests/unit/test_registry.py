@@ -148,7 +148,7 @@ def test_icon_url_and_file() -> None:
 
 
 def test_requires_comfyui_has_the_form_comfy_cli_accepts() -> None:
-    from wan22.demo.install_support import version_satisfies
+    from wan22.install.support import version_satisfies
 
     spec = _comfy().get("requires-comfyui", "")
     assert spec, "[tool.comfy].requires-comfyui should say which ComfyUI the V3 nodes need (install.py checks it)"
@@ -162,7 +162,7 @@ def test_install_reads_the_same_values_as_toml() -> None:
     """The one pyproject reader, and its flat-line fallback for Python 3.10 without tomli, agree
     with tomllib."""
     from wan22._version import _regex_value
-    from wan22.demo.install_support import read_pyproject_value
+    from wan22.install.support import read_pyproject_value
 
     py = str(REPO / "pyproject.toml")
     text = (REPO / "pyproject.toml").read_text()
@@ -176,7 +176,7 @@ def test_install_reads_the_same_values_as_toml() -> None:
 
 def test_no_hard_coded_pack_version_outside_pyproject() -> None:
     version = _project()["version"]
-    for rel in ("install.py", "wan22/demo/install_support.py", "deploy/Dockerfile", "deploy/start.sh"):
+    for rel in ("install.py", "wan22/install/support.py", "deploy/Dockerfile", "deploy/start.sh"):
         path = REPO / rel
         if path.is_file():
             assert version not in path.read_text(encoding="utf-8"), f"{rel} repeats the version {version}; read pyproject.toml"
@@ -279,6 +279,6 @@ def test_pack_archive_holds_exactly_what_a_user_needs(packed: tuple[Path, list[s
     wanted = sorted(t for t in tracked if t.split("/")[0] in PACK_TOP_LEVEL)
     assert names == wanted, f"missing from the archive: {sorted(set(wanted) - set(names))}; extra: {sorted(set(names) - set(wanted))}"
     for must in ("__init__.py", "install.py", "pyproject.toml", "requirements.txt", "LICENSE", "wan22/__init__.py",
-                 "wan22/demo/install_support.py", "nodes/__init__.py"):
+                 "wan22/install/support.py", "nodes/__init__.py"):
         assert must in names, f"{must} is missing from the archive"
     assert any(n.startswith("wan22/data/") for n in names), "wan22/data (layouts, tiny spiece model) must be packed"

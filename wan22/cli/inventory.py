@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import VOLUME_CANDIDATES
-from ..demo.server import find_comfyui
+from ..comfyui_dir import find_comfyui
 
 if TYPE_CHECKING:
     from ..volume.report import Report

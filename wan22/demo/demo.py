@@ -29,8 +29,9 @@ from types import FrameType
 from typing import TextIO
 
 from .. import __version__
+from ..comfyui_dir import find_comfyui
 from .inputs import EXAMPLE_IMAGE
-from .server import PACK_DIR_NAME, ComfyServer, clone_pinned, find_comfyui, make_base, online, pack_root, start_image
+from .server import PACK_DIR_NAME, ComfyServer, clone_pinned, make_base, online, pack_root, start_image
 from .server import write_model_paths_yaml as write_extra_model_paths
 
 DEMO_WORKFLOW = "wan22_i2v_fast"

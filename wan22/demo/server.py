@@ -16,32 +16,16 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from ..catalog import DEFAULT_DIRS
-from .comfyui_dir import comfyui_candidates, is_comfyui
 
 PACK_DIR_NAME = "ComfyUI-Wan22"
 PINNED_COMFYUI = "v0.33.0"  # the ComfyUI release the comfy test tier runs against
 COMFYUI_REPO = "https://github.com/comfyanonymous/ComfyUI.git"
 TORCH_PINS = ("torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1")
-
-
-def find_comfyui(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
-                 extra: Iterable[Path] = ()) -> Path | None:
-    """`explicit` when it is a ComfyUI folder (None when it is not), else the first ComfyUI among
-    comfyui_candidates() and then `extra`."""
-    if explicit:
-        p = Path(explicit).expanduser()
-        return p if is_comfyui(p) else None
-    return next((c for c in [*comfyui_candidates(env), *extra] if is_comfyui(c)), None)
-
-
-def not_found_reason(env: Mapping[str, str] | None = None) -> str:
-    where = " or ".join(str(c) for c in comfyui_candidates(env))
-    return f"no ComfyUI checkout at {where} (set COMFYUI_PATH to a ComfyUI folder)"
 
 
 def online(host: str = "github.com", timeout: float = 3.0) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 
 from .._version import read_pyproject_value
 from ..catalog import DEFAULT_DIRS, VOLUME_CANDIDATES
-from .comfyui_dir import is_comfyui
+from ..comfyui_dir import is_comfyui
 
 # Every folder key a Wan 2.2 workflow loads from, with the sub-folders ComfyUI itself uses for
 # it under a models directory (ComfyUI's search order: legacy `unet`/`clip` first).
