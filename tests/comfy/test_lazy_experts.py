@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from wan22.catalog import BY_ROLE
-from wan22.demo.graphs import i2v_ours
+from wan22.demo.graphs import i2v_ours, with_low_consumer
 
 HIGH = BY_ROLE["i2v_high"].name
 LOW = BY_ROLE["i2v_low"].name
@@ -28,17 +28,6 @@ def _cold_events(server: Any, prompt: dict[str, Any]) -> list[str]:
     return events
 
 
-def _with_low_consumer(prompt: dict[str, Any]) -> dict[str, Any]:
-    """`prompt` plus a second KSamplerAdvanced branch reading the router's model_low output (slot 1)."""
-    p = dict(prompt)
-    p["probe_ks"] = {"class_type": "KSamplerAdvanced", "inputs": {
-        "model": ["router", 1], "add_noise": "enable", "noise_seed": 1, "steps": 4, "cfg": 1.0, "sampler_name": "euler",
-        "scheduler": "simple", "positive": ["i2v", 0], "negative": ["i2v", 1], "latent_image": ["i2v", 2],
-        "start_at_step": 2, "end_at_step": 10000, "return_with_leftover_noise": "disable"}}
-    p["probe_save"] = {"class_type": "SaveLatent", "inputs": {"samples": ["probe_ks", 0], "filename_prefix": "lazy_probe"}}
-    return p
-
-
 def test_low_expert_loads_at_the_hand_off_not_before_the_first_step(comfy_server: Any) -> None:
     events = _cold_events(comfy_server, i2v_ours("fast", length=5, seed=5, save_latent=True, prefix="lazy_a"))
     assert HIGH in events and LOW in events, events
@@ -52,8 +41,8 @@ def test_a_linked_model_low_loads_up_front_and_lazy_cache_is_not_reused(comfy_se
     _cold_events(comfy_server, lazy)
     # Same router inputs, model_low now read by another node: the cached lazy outputs (model_low
     # None) must not be reused; the run succeeds and writes both latents.
-    entry = comfy_server.run(_with_low_consumer(lazy))
+    entry = comfy_server.run(with_low_consumer(lazy, "lazy_probe"))
     assert "probe_save" in entry["outputs"], entry["outputs"]
-    events = _cold_events(comfy_server, _with_low_consumer(lazy))
+    events = _cold_events(comfy_server, with_low_consumer(lazy, "lazy_probe"))
     first_sample = events.index("sample")
     assert events.index(LOW) < first_sample, events

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from wan22.demo.graphs import i2v_native, i2v_ours, native_chain
+from wan22.demo.graphs import i2v_native, i2v_ours, native_chain, with_low_consumer
 from wan22.plan.overrides import Overrides
 from wan22.plan.routing import make_plan
 
@@ -22,17 +22,6 @@ def _patching(server: Any, prompt: dict[str, Any]) -> dict[str, int]:
     server.run(prompt)
     counts: dict[str, int] = server.get("/bench/loads")["patching"]
     return {k: counts.get(k, 0) for k in ("load_lora_for_models", "patch_weight_to_device")}
-
-
-def _with_low_consumer(prompt: dict[str, Any]) -> dict[str, Any]:
-    """`prompt` plus a second sampler branch reading the router's model_low output (slot 1)."""
-    p = dict(prompt)
-    p["probe_ks"] = {"class_type": "KSamplerAdvanced", "inputs": {
-        "model": ["router", 1], "add_noise": "enable", "noise_seed": 1, "steps": 4, "cfg": 1.0, "sampler_name": "euler",
-        "scheduler": "simple", "positive": ["i2v", 0], "negative": ["i2v", 1], "latent_image": ["i2v", 2],
-        "start_at_step": 2, "end_at_step": 10000, "return_with_leftover_noise": "disable"}}
-    p["probe_save"] = {"class_type": "SaveLatent", "inputs": {"samples": ["probe_ks", 0], "filename_prefix": "warm_probe"}}
-    return p
 
 
 ZERO = {"load_lora_for_models": 0, "patch_weight_to_device": 0}
@@ -53,8 +42,8 @@ CASES = {
         "fast", length=5, seed=seed, save_latent=True, prefix="warm_fast", lora_strength=strength),
     "fast_motion (3 stages)": lambda seed, strength: i2v_ours(
         "fast_motion", length=5, seed=seed, save_latent=True, prefix="warm_motion", lora_strength=strength),
-    "fast with model_low linked": lambda seed, strength: _with_low_consumer(i2v_ours(
-        "fast", length=5, seed=seed, save_latent=True, prefix="warm_linked", lora_strength=strength)),
+    "fast with model_low linked": lambda seed, strength: with_low_consumer(i2v_ours(
+        "fast", length=5, seed=seed, save_latent=True, prefix="warm_linked", lora_strength=strength), "warm_probe"),
 }
 
 

@@ -121,3 +121,15 @@ def native_chain(plan: Plan, seed: int, prefix: str, length: int = 5) -> dict[st
         latent = [f"ks_{k}", 0]
     finish(p, latent, ["vae", 0], prefix, save_latent=True)
     return p
+
+
+def with_low_consumer(prompt: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """`prompt` plus a second KSamplerAdvanced branch reading the router's model_low output (slot 1),
+    saved as a latent under `prefix`: the router must then build every stage up front."""
+    p = dict(prompt)
+    p["probe_ks"] = {"class_type": "KSamplerAdvanced", "inputs": {
+        "model": ["router", 1], "add_noise": "enable", "noise_seed": 1, "steps": 4, "cfg": 1.0, "sampler_name": "euler",
+        "scheduler": "simple", "positive": ["i2v", 0], "negative": ["i2v", 1], "latent_image": ["i2v", 2],
+        "start_at_step": 2, "end_at_step": 10000, "return_with_leftover_noise": "disable"}}
+    p["probe_save"] = {"class_type": "SaveLatent", "inputs": {"samples": ["probe_ks", 0], "filename_prefix": prefix}}
+    return p
