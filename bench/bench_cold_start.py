@@ -38,7 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -164,46 +164,24 @@ def vm_hwm_mb(pid: int) -> float:
     return float("nan")
 
 
-def timed_prompt(server: Server, prompt: dict[str, Any], timeout: float = 900.0) -> dict[str, float]:
-    """POST the prompt and follow the websocket: seconds to the first sampling step and to the end."""
-    import websocket
+def timed_prompt(server: Server, prompt: dict[str, Any], timeout: float = 900.0) -> dict[str, Any]:
+    """Run the prompt (the project's client, following the websocket): seconds from POST /prompt to
+    the first sampling step and to the end of execution, both taken when the event arrives."""
+    t: dict[str, float] = {}
 
-    cid = uuid.uuid4().hex
-    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/ws?clientId={cid}", timeout=timeout)
-    try:
-        t0 = time.perf_counter()
-        status, body = server.request("POST", "/prompt", {"prompt": prompt, "client_id": cid})
-        if status != 200:
-            raise RuntimeError(f"prompt refused: {json.dumps(body)[:1500]}")
-        first = None
-        cached: list[str] = []
-        while True:
-            raw = ws.recv()
-            if not isinstance(raw, str):
-                continue
-            msg = json.loads(raw)
-            kind, data = msg.get("type"), msg.get("data", {})
-            if kind == "progress" and first is None:
-                first = time.perf_counter() - t0
-            elif kind == "execution_cached" and data.get("prompt_id") == body["prompt_id"]:
-                cached = list(data.get("nodes") or [])
-            elif kind == "execution_error":
-                raise RuntimeError(f"{data.get('node_type')}: {data.get('exception_message')}\n{server.log_tail(30)}")
-            elif kind == "execution_success" or (kind == "executing" and data.get("node") is None
-                                                  and data.get("prompt_id") == body["prompt_id"]):
-                end = time.perf_counter() - t0
-                break
-    finally:
-        ws.close()
-    pid = body["prompt_id"]
-    for _ in range(300):  # the history entry is stored just after the last websocket message
-        hist = server.get(f"/history/{pid}")
-        if pid in hist:
-            break
-        time.sleep(0.1)
-    if not server.output_files(hist.get(pid, {})):
+    def on_event(msg: Mapping[str, Any]) -> None:
+        kind, data = msg.get("type"), msg.get("data") or {}
+        if kind == "progress":
+            t.setdefault("first", time.perf_counter() - t0)
+        elif kind == "execution_success" or (kind == "executing" and data.get("node") is None and data.get("prompt_id")):
+            t.setdefault("end", time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    out = server.execute(prompt, timeout, on_event=on_event)
+    end = t.get("end", time.perf_counter() - t0)
+    if not server.output_files(out.entry):
         raise RuntimeError("no video saved")
-    return {"first_step_s": round(first if first is not None else end, 3), "video_s": round(end, 3), "cached_nodes": cached}
+    return {"first_step_s": round(t.get("first", end), 3), "video_s": round(end, 3), "cached_nodes": list(out.cached)}
 
 
 def prompt_for(variant: str, seed: int, preset: str, steps: int) -> dict[str, Any]:

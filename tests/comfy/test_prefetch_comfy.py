@@ -4,10 +4,8 @@ written, and the default ('auto') leaves a volume on a local disk alone."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,28 +47,9 @@ def _wait_for(server: Server, marker: str, after: int, timeout: float = 60.0) ->
 
 def _run_recording_order(server: Server, prompt: dict[str, Any]) -> list[str]:
     """Run a prompt; the node ids in the order ComfyUI's executor ran them (websocket events)."""
-    import websocket
-
-    cid = uuid.uuid4().hex
-    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/ws?clientId={cid}", timeout=300)
-    order: list[str] = []
-    try:
-        status, body = server.request("POST", "/prompt", {"prompt": prompt, "client_id": cid})
-        assert status == 200, body
-        while True:
-            raw = ws.recv()
-            if not isinstance(raw, str):
-                continue
-            msg = json.loads(raw)
-            data = msg.get("data", {})
-            if msg.get("type") == "execution_error":
-                raise AssertionError(f"{data.get('node_type')}: {data.get('exception_message')}")
-            if msg.get("type") == "executing" and data.get("prompt_id") == body["prompt_id"]:
-                if data.get("node") is None:
-                    return order
-                order.append(str(data["node"]))
-    finally:
-        ws.close()
+    out = server.execute(prompt)
+    assert out.executed is not None, "the websocket did not open"
+    return list(out.executed)
 
 
 def test_native_graph_is_prefetched_in_the_executors_load_order(prefetch_server: Server, demo_volume: Path) -> None:

@@ -3,8 +3,10 @@
 
 HTTP through the stdlib (urllib), the websocket through the `websocket-client` package (what
 ComfyUI's own API examples use). No printing: a caller that wants to show progress passes
-`on_event` / `on_progress` callbacks to `Client.follow` / `Client.run`. Used by
-`python -m wan22 submit` and by the RunPod serverless worker.
+`on_event` / `on_progress` callbacks to `Client.follow` / `Client.execute`. The one ComfyUI
+client of the project: `python -m wan22 submit`, the RunPod worker (its liveness and time-limit
+checks are `follow`'s hooks), the demo's dev server (`demo/server.ComfyServer`), the benchmarks and
+the test harness all go through it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ EventCallback = Callable[[Mapping[str, Any]], None]
 
 
 class SubmitError(WorkflowError):
-    """The server refused or failed the prompt, or cannot be reached (message names the fix)."""
+    """The server refused or failed the prompt, or cannot be reached (message names the fix).
+    A refusal of POST /prompt carries the HTTP `status` and ComfyUI's parsed `body` (node_errors)."""
+
+    def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
 
 
 class Step(NamedTuple):
@@ -44,6 +52,24 @@ class Step(NamedTuple):
 
 
 ProgressCallback = Callable[[Step], None]
+PollErrorCallback = Callable[[Exception, float], None]
+
+
+class Outcome(NamedTuple):
+    """A finished prompt: its /history entry; the nodes that ran, in order (from the websocket's
+    `executing` events; None when it could not be opened, so not known); the nodes ComfyUI served
+    from its cache (the entry's execution_cached message)."""
+
+    prompt_id: str
+    entry: JSONDict
+    executed: tuple[str, ...] | None
+    cached: tuple[str, ...]
+
+    def did_run(self, node: str) -> bool:
+        """The node ran in this prompt (not served from the cache). ValueError when not known."""
+        if self.executed is None:
+            raise ValueError("which nodes ran is not known: the websocket could not be opened")
+        return node in self.executed
 
 
 class Client:
@@ -134,7 +160,7 @@ class Client:
         error ComfyUI reported when it refuses the prompt."""
         status, body = self.post_json("/prompt", {"prompt": prompt, "client_id": self.client_id})
         if status != 200 or not isinstance(body, dict) or "prompt_id" not in body:
-            raise SubmitError("ComfyUI refused the prompt:\n" + format_rejection(body, prompt))
+            raise SubmitError("ComfyUI refused the prompt:\n" + format_rejection(body, prompt), status, body)
         return str(body["prompt_id"])
 
     def history(self, prompt_id: str) -> JSONDict | None:
@@ -189,45 +215,79 @@ class Client:
         return websocket.create_connection(self.ws_url(), timeout=timeout)
 
     def follow(self, prompt_id: str, timeout: float, ws: websocket.WebSocket | None = None, *,
-               on_event: EventCallback | None = None, on_progress: ProgressCallback | None = None) -> JSONDict:
-        """Wait until `prompt_id` finishes and return its /history entry. With `ws` (from
-        `connect_events`), every JSON event for this prompt (or with no prompt_id) goes to
-        `on_event` and each `progress` event to `on_progress`; /history stays the source of truth
-        and is polled (every 2 s, at once after a finishing event; every 0.5 s without a
-        websocket, or when it drops). SubmitError after `timeout` seconds."""
+               on_event: EventCallback | None = None, on_progress: ProgressCallback | None = None,
+               on_poll_error: PollErrorCallback | None = None, on_deadline: Callable[[], None] | None = None,
+               poll_s: float = 2.0) -> JSONDict:
+        """Wait until `prompt_id` finishes and return its /history entry: the one loop that follows a
+        prompt, for submit, the demo, the worker, the benchmarks and the tests.
+
+        With `ws` (from `connect_events`), every JSON event for this prompt (or with no prompt_id)
+        goes to `on_event` and each `progress` event to `on_progress`; /history stays the source of
+        truth: polled every `poll_s` seconds, every 0.1 s once an event said the prompt ended (the
+        entry is stored just after execution_success), every 0.5 s without a websocket or when it
+        drops. A failed poll goes to `on_poll_error(error, seconds since the last good poll)`, which
+        may raise to end the wait (without it the error propagates). After `timeout` seconds
+        `on_deadline()` runs (it should raise), else SubmitError."""
         deadline = time.monotonic() + timeout
-        next_poll = 0.0
-        while time.monotonic() < deadline:
-            if ws is not None:
+        next_poll, last_ok, ended = 0.0, time.monotonic(), False
+        while True:
+            if time.monotonic() >= deadline:
+                if on_deadline is not None:
+                    on_deadline()
+                raise SubmitError(f"prompt {prompt_id} did not finish within {timeout:g} s (it may still be running: "
+                                  f"see {self.url}/history/{prompt_id}); raise --timeout")
+            if ws is not None and not ended:
                 try:
                     if _pump(ws, prompt_id, on_event, on_progress):
-                        next_poll = 0.0
+                        ended, next_poll = True, 0.0
                 except (websocket.WebSocketException, OSError, ValueError):
-                    ws = None  # fall back to polling
+                    ws, next_poll = None, 0.0  # fall back to polling, at once
             else:
-                time.sleep(0.5)
-            if time.monotonic() >= next_poll:
+                time.sleep(max(0.0, min(next_poll - time.monotonic(), 0.5)))
+            if time.monotonic() < next_poll:
+                continue
+            try:
                 entry = self.history(prompt_id)
-                if entry is not None and (entry.get("status") or {}).get("completed") is not None:
-                    return entry
-                next_poll = time.monotonic() + (2.0 if ws is not None else 0.5)
-        raise SubmitError(f"prompt {prompt_id} did not finish within {timeout:g} s (it may still be running: "
-                          f"see {self.url}/history/{prompt_id}); raise --timeout")
+                last_ok = time.monotonic()
+            except (SubmitError, urllib.error.URLError, OSError, ValueError) as e:
+                if on_poll_error is None:
+                    raise
+                on_poll_error(e, time.monotonic() - last_ok)
+                entry = None
+            if entry is not None and (entry.get("status") or {}).get("completed") is not None:
+                return entry
+            next_poll = time.monotonic() + (0.1 if ended else poll_s if ws is not None else 0.5)
 
-    def run(self, prompt: Mapping[str, Any], timeout: float, *, on_event: EventCallback | None = None,
-            on_progress: ProgressCallback | None = None) -> tuple[str, JSONDict]:
-        """Queue `prompt` and follow it to the end: (prompt_id, /history entry). Uses the websocket
-        when it opens, else polls /history."""
+    def execute(self, prompt: Mapping[str, Any], timeout: float, *, on_event: EventCallback | None = None,
+                on_progress: ProgressCallback | None = None, on_deadline: Callable[[], None] | None = None) -> Outcome:
+        """Queue `prompt` and follow it to the end (the websocket when it opens, else /history
+        polling): its Outcome, with the nodes that ran and the nodes served from ComfyUI's cache."""
         try:
             ws: websocket.WebSocket | None = self.connect_events()
         except (websocket.WebSocketException, OSError):
             ws = None
+        executed: list[str] = []
+
+        def track(msg: Mapping[str, Any]) -> None:
+            data = msg.get("data") or {}
+            if msg.get("type") == "executing" and data.get("node") is not None:
+                executed.append(str(data["node"]))
+            if on_event is not None:
+                on_event(msg)
+
         try:
             prompt_id = self.queue(prompt)
-            return prompt_id, self.follow(prompt_id, timeout, ws, on_event=on_event, on_progress=on_progress)
+            entry = self.follow(prompt_id, timeout, ws, on_event=track, on_progress=on_progress, on_deadline=on_deadline)
         finally:
             if ws is not None:
                 ws.close()
+        return Outcome(prompt_id, entry, tuple(dict.fromkeys(executed)) if ws is not None else None, cached_nodes(entry))
+
+    def run(self, prompt: Mapping[str, Any], timeout: float, *, on_event: EventCallback | None = None,
+            on_progress: ProgressCallback | None = None) -> tuple[str, JSONDict]:
+        """Queue `prompt` and follow it to the end: (prompt_id, /history entry)."""
+        out = self.execute(prompt, timeout, on_event=on_event, on_progress=on_progress)
+        return out.prompt_id, out.entry
 
 
 def _pump(ws: websocket.WebSocket, prompt_id: str, on_event: EventCallback | None,
@@ -255,6 +315,14 @@ def _pump(ws: websocket.WebSocket, prompt_id: str, on_event: EventCallback | Non
     if data.get("prompt_id") != prompt_id:
         return False
     return kind in DONE_EVENTS or (kind == "executing" and data.get("node") is None)
+
+
+def cached_nodes(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    """The node ids a /history entry's execution_cached message names."""
+    for kind, data in (entry.get("status") or {}).get("messages") or []:
+        if kind == "execution_cached" and isinstance(data, dict):
+            return tuple(str(n) for n in data.get("nodes") or [])
+    return ()
 
 
 def format_rejection(body: Any, prompt: Mapping[str, Any]) -> str:

@@ -21,7 +21,6 @@ import json
 import signal
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from types import FrameType
 from typing import TextIO
 
 from .. import __version__
+from ..api.client import Client
 from ..comfyui_dir import find_comfyui
 from .inputs import EXAMPLE_IMAGE
 from .server import PACK_DIR_NAME, ComfyServer, clone_pinned, make_base, online, pack_root, start_image
@@ -108,8 +108,7 @@ def demo_prompt(pack: Path, dest: Path) -> Path:
 
 
 def print_inventory(url: str) -> None:
-    with urllib.request.urlopen(url + "/wan22/inventory", timeout=60) as r:
-        inv = json.loads(r.read())
+    inv = Client(url).get_json("/wan22/inventory", timeout=60)
     _say(str(inv.get("summary", "")))
     for wid, st in (inv.get("workflows") or {}).items():
         if st.get("ready"):

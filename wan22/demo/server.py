@@ -14,12 +14,11 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from ..api.client import Client, Outcome, SubmitError
 from ..catalog import DEFAULT_DIRS
 
 PACK_DIR_NAME = "ComfyUI-Wan22"
@@ -107,7 +106,8 @@ def start_image(path: str | os.PathLike[str], size: int = 256) -> str:
 
 class ComfyServer:
     """`main.py --cpu` on 127.0.0.1 with a base directory and a model-paths yaml; stop() always
-    ends it. `request`/`get` are a minimal JSON client for readiness and tests."""
+    ends it. It holds the project's one ComfyUI client (`self.client`, api/client.py);
+    `request`/`get` are JSON shorthands over it for readiness checks and tests."""
 
     def __init__(self, comfyui: Path, base: Path, yaml: Path, port: int | None = None, log_path: Path | None = None,
                  python: str = sys.executable, extra_args: Sequence[str] = ()) -> None:
@@ -118,7 +118,7 @@ class ComfyServer:
         self.extra_args = list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-        self.client_id = uuid.uuid4().hex
+        self.client = Client(self.url)
 
     @property
     def url(self) -> str:
@@ -177,13 +177,8 @@ class ComfyServer:
     def request(self, method: str, path: str, body: Any = None, timeout: float = 60.0) -> tuple[int, Any]:
         """(status, parsed JSON or text) of one request; HTTP errors are returned, not raised."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:  # loopback only
-                raw, status = r.read(), r.status
-        except urllib.error.HTTPError as e:
-            raw, status = e.read(), e.code
+        status, raw = self.client.request(method, path, data, {"Content-Type": "application/json"} if data else None,
+                                          timeout=timeout)
         try:
             return status, json.loads(raw)
         except ValueError:
@@ -195,26 +190,28 @@ class ComfyServer:
             raise urllib.error.URLError(f"GET {path}: HTTP {status}: {body}")
         return body
 
-    def queue(self, prompt: dict[str, Any]) -> tuple[int, Any]:
-        return self.request("POST", "/prompt", {"prompt": prompt, "client_id": self.client_id})
+    def execute(self, prompt: Mapping[str, Any], timeout: float = 300.0,
+                on_event: Callable[[Mapping[str, Any]], None] | None = None) -> Outcome:
+        """Queue and follow the prompt (`Client.execute`: the websocket, /history the source of
+        truth): its Outcome, with the nodes that ran and those served from the cache. Raises
+        PromptRejected with ComfyUI's node errors, PromptFailed with the exception, TimeoutError
+        with the log tail."""
+        def too_long() -> None:
+            raise TimeoutError(f"prompt did not finish in {timeout}s:\n{self.log_tail()}")
 
-    def run(self, prompt: dict[str, Any], timeout: float = 300.0) -> dict[str, Any]:
-        """Queue and wait; returns the history entry. Raises PromptRejected with ComfyUI's node
-        errors, PromptFailed with the exception, TimeoutError with the log tail."""
-        status, body = self.queue(prompt)
-        if status != 200:
-            raise PromptRejected(status, body)
-        pid = body["prompt_id"]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            hist = self.get(f"/history/{pid}")
-            if pid in hist:
-                entry = hist[pid]
-                if entry.get("status", {}).get("status_str") != "success":
-                    raise PromptFailed(entry)
-                return dict(entry)
-            time.sleep(0.1)
-        raise TimeoutError(f"prompt {pid} did not finish in {timeout}s:\n{self.log_tail()}")
+        try:
+            out = self.client.execute(prompt, timeout, on_event=on_event, on_deadline=too_long)
+        except SubmitError as e:
+            if e.status is None:
+                raise
+            raise PromptRejected(e.status, e.body) from None
+        if (out.entry.get("status") or {}).get("status_str") != "success":
+            raise PromptFailed(out.entry)
+        return out
+
+    def run(self, prompt: Mapping[str, Any], timeout: float = 300.0) -> dict[str, Any]:
+        """Queue and wait; returns the history entry (see `execute`)."""
+        return dict(self.execute(prompt, timeout).entry)
 
     def output_files(self, entry: dict[str, Any]) -> list[Path]:
         """Paths of every file a history entry's outputs name, under this server's base directory."""

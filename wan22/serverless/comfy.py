@@ -22,11 +22,11 @@ import threading
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..api.client import Client
 from ..errors import Wan22Error
 
 log = logging.getLogger("wan22.worker")
@@ -101,8 +101,7 @@ def describe_exit(code: int | None) -> str:
 def answers(url: str, timeout: float = 2.0) -> bool:
     """True when ComfyUI's GET /queue answers 200 within `timeout` seconds."""
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/queue", timeout=timeout) as r:
-            return int(r.status) == 200
+        return Client(url, timeout=timeout).request("GET", "/queue")[0] == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
 

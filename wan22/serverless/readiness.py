@@ -17,12 +17,12 @@ import logging
 import os
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..api.client import Client
 from ..catalog import USABLE
 from ..errors import Wan22Error
 from ..volume.inventory import run_inventory
@@ -146,12 +146,15 @@ def remote(url: str, timeout: float = 120.0) -> Readiness:
 
     def run() -> Readiness:
         try:
-            with urllib.request.urlopen(route, timeout=timeout) as r:
-                body = json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            raise Wan22Error(f"GET {route}: HTTP {e.code}: is the Wan 2.2 pack installed in that ComfyUI?") from None
+            status, raw = Client(url, timeout=timeout).request("GET", "/wan22/inventory")
         except (urllib.error.URLError, OSError, ValueError) as e:
             raise Wan22Error(f"GET {route} failed: {getattr(e, 'reason', e)}") from None
+        if status != 200:
+            raise Wan22Error(f"GET {route}: HTTP {status}: is the Wan 2.2 pack installed in that ComfyUI?")
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            raise Wan22Error(f"GET {route} failed: {e}") from None
         return Readiness.from_report(body, route, run)
 
     return run()

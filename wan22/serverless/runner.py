@@ -3,13 +3,13 @@ websocket client id, report sampler progress, and end it one of four ways: finis
 /history entry), failed in a node (named), over its time limit (interrupted and dequeued, the
 queue left clean), or lost with the server (ComfyUI died or stopped answering).
 
-Uses `wan22.api.client.Client` for every route; the websocket (websocket-client) only speeds
-things up and carries progress: /history stays the source of truth, polled every 2 s.
+Follows the prompt with `wan22.api.client.Client.follow`, the project's one loop, passing this
+job's time limit and liveness checks as its hooks; the websocket only speeds things up and carries
+progress: /history stays the source of truth, polled every 2 s.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import urllib.error
@@ -19,12 +19,11 @@ from typing import Any
 
 import websocket
 
-from ..api.client import Client, SubmitError, execution_error
+from ..api.client import DONE_EVENTS, Client, Step, SubmitError, execution_error
 from ..errors import Wan22Error
 from .comfy import Comfy
 
 log = logging.getLogger("wan22.worker")
-DONE_EVENTS = ("execution_success", "execution_error", "execution_interrupted")
 POLL_S = 2.0
 
 
@@ -122,69 +121,30 @@ class Run:
         self.t_queued = time.monotonic()
 
     def _follow(self) -> dict[str, Any]:
-        deadline = self.t_queued + self.timeout
-        next_poll = 0.0
-        last_ok = time.monotonic()
-        while True:
-            if self._pump():
-                next_poll = 0.0
-            now = time.monotonic()
-            if now >= deadline:
-                self._time_limit()
-            if now < next_poll:
-                continue
-            try:
-                entry = self.client.history(self.prompt_id)
-                last_ok = time.monotonic()
-            except (SubmitError, urllib.error.URLError, OSError, ValueError) as e:
-                self._check_alive(last_ok, e)
-                entry = None
-            if entry is not None and (entry.get("status") or {}).get("completed") is not None:
-                return entry
-            next_poll = time.monotonic() + (POLL_S if self.ws is not None else 0.5)
+        """`Client.follow`, with this job's time limit and liveness checks as its hooks."""
+        left = max(0.0, self.t_queued + self.timeout - time.monotonic())
+        return self.client.follow(self.prompt_id, left, self.ws, on_event=self._event, on_progress=self._step,
+                                  on_poll_error=self._check_alive, on_deadline=self._time_limit, poll_s=POLL_S)
 
     # ------------------------------------------------------------------ events
-    def _pump(self) -> bool:
-        """One websocket message (up to 1 s); True when it says the prompt ended."""
-        if self.ws is None:
-            time.sleep(0.25)
-            return False
-        try:
-            self.ws.settimeout(1.0)
-            raw = self.ws.recv()
-        except websocket.WebSocketTimeoutException:
-            return False
-        except (websocket.WebSocketException, OSError):
-            self.ws = None  # closed under us: /history polling (and its failures) take over
-            return True
-        if not isinstance(raw, str):
-            return False
-        try:
-            msg = json.loads(raw)
-        except ValueError:
-            return False
-        if not isinstance(msg, dict) or not isinstance(msg.get("data") or {}, dict):
-            return False
+    def _event(self, msg: Mapping[str, Any]) -> None:
         data = msg.get("data") or {}
-        if data.get("prompt_id") != self.prompt_id:
-            return False
-        kind = msg.get("type")
-        if kind == "execution_start" and self.t_started is None:
+        if msg.get("type") == "execution_start" and data.get("prompt_id") == self.prompt_id and self.t_started is None:
             self.t_started = time.monotonic()
-        elif kind == "progress" and self.progress is not None:
-            node = data.get("node")
-            self.progress.step(str(node) if node is not None else None, int(data.get("value", 0)), int(data.get("max", 0)))
-        return kind in DONE_EVENTS or (kind == "executing" and data.get("node") is None)
+
+    def _step(self, step: Step) -> None:
+        if self.progress is not None:
+            self.progress.step(step.node, step.value, step.max)
 
     # ------------------------------------------------------------------ endings
-    def _check_alive(self, last_ok: float, err: Exception) -> None:
-        """After a failed /history poll: a dead child fails the job at once; a ComfyUI that
-        refuses connections (one the worker did not start) after 10 s; one that stays silent
-        after `hang_timeout` (the worker kills and restarts its own)."""
+    def _check_alive(self, err: Exception, silent: float) -> None:
+        """After a failed /history poll (`silent`: seconds since the last good one): a dead child
+        fails the job at once; a ComfyUI that refuses connections (one the worker did not start)
+        after 10 s; one that stays silent after `hang_timeout` (the worker kills and restarts its
+        own)."""
         p = self.comfy.process
         if p is not None and not p.alive():
             self._lost(f"ComfyUI stopped ({p.exit_text()})")
-        silent = time.monotonic() - last_ok
         refused = isinstance(getattr(err, "reason", err), ConnectionRefusedError)
         if p is None and refused and silent > 10.0:
             self._lost(f"ComfyUI at {self.comfy.url} refuses connections")
