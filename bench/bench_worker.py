@@ -42,7 +42,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,16 +60,10 @@ import slowfs  # noqa: E402
 from wan22.api.client import Client  # noqa: E402
 from wan22.comfyui_dir import find_comfyui  # noqa: E402
 from wan22.demo.demo_volume import make_demo_volume  # noqa: E402
-from wan22.demo.server import make_base, start_image  # noqa: E402
+from wan22.demo.server import free_port, make_base, start_image  # noqa: E402
 from wan22.demo.server import write_model_paths_yaml as write_extra_model_paths  # noqa: E402
 from wan22.serverless.build import typed_prompt  # noqa: E402
 from wan22.serverless.jobs import Limits, TypedJob, parse_job  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def post(url: str, body: Any = None, timeout: float = 900.0) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +92,9 @@ def test_graph_to_prompt_equals_our_conversion(template_run: BrowserRun, name: s
 
 
 def route_report(server: Any, wf: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(f"{server.url}/wan22/inventory/workflow", data=json.dumps(wf).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as r:  # loopback only
-        return dict(json.loads(r.read()))
+    status, body = server.request("POST", "/wan22/inventory/workflow", wf, timeout=120)
+    assert status == 200, body
+    return dict(body)
 
 
 def test_check_this_workflow_on_a_template_with_files_missing(template_run: BrowserRun) -> None:

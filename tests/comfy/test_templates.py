@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -99,13 +98,9 @@ def test_template_runs_through_submit_and_writes_an_mp4(comfy_server: Any, input
 
 
 def post(server: Any, body: bytes, query: str = "") -> tuple[int, Any]:
-    req = urllib.request.Request(f"{server.url}/wan22/inventory/workflow{query}", data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:  # loopback only
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    status, raw = server.client.request("POST", f"/wan22/inventory/workflow{query}", body,
+                                        {"Content-Type": "application/json"}, timeout=120)
+    return status, json.loads(raw)
 
 
 def test_the_route_judges_templates_on_comfyuis_folders(comfy_server: Any) -> None:

@@ -29,6 +29,7 @@ pytest.importorskip("runpod", reason="the worker tests drive the runpod SDK's lo
 from support.harness import free_port, make_base, video_info, write_yaml
 from support.worker_jobs import REPO, WorkerProc, b64, brightest, png_bytes, save_video
 
+from wan22.api.client import Client
 from wan22.api.edits import tiny_overrides, use_precomputed_conditioning
 
 TINY = {"width": 64, "height": 64, "frames": 9}
@@ -73,10 +74,7 @@ def _comfy_children(w: WorkerProc) -> list[psutil.Process]:
 
 
 def _comfy_get(w: WorkerProc, path: str) -> Any:
-    import urllib.request
-
-    with urllib.request.urlopen(w.comfy_url + path, timeout=30) as r:  # type: ignore[attr-defined]
-        return json.loads(r.read())
+    return Client(w.comfy_url, timeout=30).get_json(path)  # type: ignore[attr-defined]
 
 
 def _wait_running(w: WorkerProc, timeout: float = 120.0) -> None:
