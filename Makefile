@@ -14,11 +14,14 @@ setup:
 setup-min:
 	@tools/setup_env.sh --min
 
+# the unit tier's tests are independent (green in random orders), so it runs on two processes
+# (pytest-xdist); the comfy and browser tiers share one ComfyUI server per session and run in one
 test: setup
-	$(PYTHON) -m pytest tests -q
+	$(PYTHON) -m pytest tests/unit -q -n 2
+	$(PYTHON) -m pytest tests/comfy tests/browser -q
 
 test-unit: setup-min
-	$(PYTHON) -m pytest tests/unit -q
+	$(PYTHON) -m pytest tests/unit -q -n 2
 
 # tests in a random order (pytest-randomly): make test-random SEED=12345 [TIER=tests/comfy]
 test-random: setup

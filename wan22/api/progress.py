@@ -12,7 +12,7 @@ formatter, so both read alike).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -67,9 +67,7 @@ class NodeProgress:
         names = self.stages.get(self.current, ())
         if not self.stages_done and len(names) < 2:
             return f"{text} {self.step[0]}/{self.step[1]}"
-        steps = [*self.stages_done, self.step]
-        return text + " " + ", ".join(f"{names[i] if i < len(names) else f'stage {i + 1}'} {v}/{m}"
-                                      for i, (v, m) in enumerate(steps))
+        return f"{text} {stage_text(names, [*self.stages_done, self.step])}"
 
     def event(self, msg: Mapping[str, Any]) -> None:
         """Take one websocket event ({"type", "data"}); unknown types change nothing."""
@@ -99,6 +97,12 @@ class NodeProgress:
         """Every node done."""
         self.done = set(self.prompt)
         self.current = None
+
+
+def stage_text(names: Sequence[str], steps: Sequence[tuple[int, int]]) -> str:
+    """'high 2/2, low 1/2': each stage's step counter under the plan's stage name ('stage N' past
+    the names); the bar's label and the worker's job progress both read this way."""
+    return ", ".join(f"{names[i] if i < len(names) else f'stage {i + 1}'} {v}/{m}" for i, (v, m) in enumerate(steps))
 
 
 def prompt_stages(prompt: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:

@@ -20,6 +20,7 @@ from typing import Any
 import websocket
 
 from ..api.client import DONE_EVENTS, Client, Step, SubmitError, execution_error
+from ..api.progress import stage_text
 from ..errors import Wan22Error
 from .comfy import Comfy
 
@@ -48,9 +49,6 @@ class Progress:
     last: tuple[int, int] | None = None
     sent: str = ""
 
-    def label(self, i: int) -> str:
-        return self.stages[i] if i < len(self.stages) else f"stage {i + 1}"
-
     def step(self, node: str | None, value: int, total: int) -> None:
         key = node or "?"
         if not self.nodes or self.nodes[-1] != key:
@@ -59,8 +57,7 @@ class Progress:
         elif self.last is not None and value <= self.last[0]:
             self.done.append(self.last)
         self.last = (value, total)
-        parts = [f"{self.label(i)} {v}/{m}" for i, (v, m) in enumerate([*self.done, self.last])]
-        text = ", ".join(parts) if self.stages else f"step {value}/{total}"
+        text = stage_text(self.stages, [*self.done, self.last]) if self.stages else f"step {value}/{total}"
         if len(self.nodes) > 1:
             text = f"chunk {len(self.nodes)}: {text}"
         if text != self.sent:
