@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-import wan22.volume.fetch_http as fetch_http
+import wan22.fetch.http as fetch_http
 from wan22.catalog import BY_ROLE
 from wan22.cli import main
 from wan22.demo.demo_volume import make_demo_volume
@@ -483,7 +483,7 @@ def _hub_url(monkeypatch: pytest.MonkeyPatch, mirror: Mirror) -> None:
     """Catalog URLs point at huggingface.co; HF_ENDPOINT sends them to the imitation on loopback,
     whose paths are /hub/<org>/<repo>/resolve/main/<folder>/<name>."""
     import wan22.catalog as catalog
-    import wan22.volume.fetch_plan as fp
+    import wan22.fetch.plan as fp
 
     monkeypatch.setenv("HF_ENDPOINT", f"{mirror.url}/hub")
     for role in I2V_FAST:
@@ -538,7 +538,7 @@ def test_a_sha256_mismatch_removes_the_finished_part(tmp_path: Path, mirror: Mir
 def test_without_huggingface_hub_hub_urls_are_plain_http_with_the_token(
         tmp_path: Path, mirror: Mirror, source: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    import wan22.volume.fetch_hf as fetch_hf
+    import wan22.fetch.hf as fetch_hf
 
     monkeypatch.setattr(fetch_hf, "_hub", lambda: None)  # as on a machine without huggingface_hub
     _hub_url(monkeypatch, mirror)
@@ -613,7 +613,7 @@ def test_the_sidebars_command_makes_the_workflow_ready(tmp_path: Path, mirror: M
 def test_verification_where_symlinks_are_not_allowed(tmp_path: Path, mirror: Mirror, source: str,
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    import wan22.volume.fetch as fetch_mod
+    import wan22.fetch.fetch as fetch_mod
 
     def no_symlinks(*_a: Any, **_k: Any) -> None:
         raise OSError(1, "Operation not permitted")

@@ -1,5 +1,5 @@
 """`python -m wan22 inventory --fix [--yes]` on volumes the tests build (demo-volume stand-ins moved
-into the usual wrong places), and the no-clobber move underneath it (`wan22.volume.place`):
+into the usual wrong places), and the no-clobber move underneath it (`wan22.fetch.place`):
 never over an existing file, across filesystems by verified copy, nothing lost."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import pytest
 from wan22.catalog import BY_ROLE
 from wan22.cli import main
 from wan22.demo.demo_volume import make_demo_volume
+from wan22.fetch.fix import plan_moves
+from wan22.fetch.place import PlaceError, place
 from wan22.plan.presets import PRESET_TABLE
-from wan22.volume.fix import plan_moves
-from wan22.volume.place import PlaceError, place
 from wan22.volume.report import Finding, Report
 
 I2V_FAST = next(p for p in PRESET_TABLE if p.workflow_id == "i2v_fast").required_roles
