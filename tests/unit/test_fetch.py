@@ -27,13 +27,11 @@ import pytest
 import wan22.fetch.http as fetch_http
 from wan22.catalog import BY_ROLE
 from wan22.cli import main
-from wan22.demo.demo_volume import make_demo_volume
 from wan22.plan.presets import PRESET_TABLE
 from wan22.volume.inventory import run_inventory
 from wan22.volume.roots import resolve
 
 I2V_FAST = next(p for p in PRESET_TABLE if p.workflow_id == "i2v_fast").required_roles
-SOURCE_ROLES = sorted(I2V_FAST)
 
 
 def rel(role: str) -> str:
@@ -207,11 +205,10 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(path, data, head, Behaviour(), meta)
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> str:
-    d = str(tmp_path_factory.mktemp("mirror") / "models")
-    make_demo_volume(d, roles=SOURCE_ROLES)
-    return d
+@pytest.fixture
+def source(i2v_fast_files: Path) -> str:
+    """What the mirror serves: the i2v_fast files (tests/unit/conftest.py)."""
+    return str(i2v_fast_files)
 
 
 @pytest.fixture
@@ -364,19 +361,6 @@ def test_http_errors_name_the_file_and_url_and_the_others_continue(
         assert not (root / rel(role)).exists() and not (root / (rel(role) + ".part")).exists()
     assert {r for r, p in by_role.items() if p["state"] == "done"} == set(I2V_FAST) - set(codes)
     assert out["workflows"]["i2v_fast"]["ready"] is False
-
-
-@pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    d = tmp_path / "small"
-    d.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(d)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {r.stderr.strip()}")
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", str(d)], check=False)
 
 
 def test_not_enough_free_space_is_refused_before_any_byte(
