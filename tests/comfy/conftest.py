@@ -1,4 +1,4 @@
-"""Fixtures that several comfy-tier files share (the session server and volumes are in tests/conftest.py)."""
+"""Fixtures that several comfy-tier files share (the shared server and volumes are in tests/conftest.py)."""
 
 from __future__ import annotations
 

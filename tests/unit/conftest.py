@@ -1,4 +1,4 @@
-"""Fixtures that several unit-tier files share (the session-wide ones are in tests/conftest.py)."""
+"""Fixtures that several unit-tier files share (those every tier uses are in tests/conftest.py)."""
 
 from __future__ import annotations
 
