@@ -320,8 +320,8 @@ def loader_child(comfy: str, variant: str, paths: list[str]) -> None:
     comfy.cli_args.args.cpu = True
     import comfy.utils
 
-    from wan22.volume.prefetch import start_prefetch
-    from wan22.volume.prefetch_cache import CacheSink, LocalCache
+    from wan22.prefetch.cache import CacheSink, LocalCache
+    from wan22.prefetch.engine import start_prefetch
 
     cache = LocalCache(os.environ["WAN22_LOCAL_CACHE"]) if variant in ("cache_fill", "local") else None
     if variant == "local":

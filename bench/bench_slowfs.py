@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a script: the repository, for wan22 and 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import slowfs
-from wan22.volume import prefetch as pf
+from wan22.prefetch import engine as pf
 
 MB = 1 << 20
 SIZE = 48 * MB

@@ -4,7 +4,7 @@ ComfyUI's executor will load them, while ComfyUI validates and starts executing 
 Registered from Wan22Extension.on_load with PromptServer's on_prompt handlers (server.py calls
 them on every POST /prompt before validation). The handler only copies the prompt and hands it
 to one background thread; the work (which files, in which order, reading them) is
-wan22.volume.prefetch. ComfyUI's loaders still do all the loading; they just find the data in RAM.
+wan22.prefetch.engine. ComfyUI's loaders still do all the loading; they just find the data in RAM.
 Prompts are prefetched one after another, in queue order. WAN22_PREFETCH=0 turns it off.
 
 What was read for the last prompt (files, bytes, seconds, MB/s, skipped or cancelled), the job
@@ -26,8 +26,8 @@ from typing import Any
 import folder_paths
 
 from ..wan22.plan.bundle_spec import BUNDLE_INPUTS
-from ..wan22.volume import prefetch as core
-from ..wan22.volume.prefetch_cache import CacheSink, LocalCache
+from ..wan22.prefetch import engine as core
+from ..wan22.prefetch.cache import CacheSink, LocalCache
 
 log = logging.getLogger("wan22")
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wan22-prefetch-plan")

@@ -53,18 +53,18 @@ from wan22.install.support import read_comfyui_version  # noqa: E402
 
 PINNED = PINNED_COMFYUI.lstrip("v")
 IN_BETWEEN = "0.25.0"  # a release between the oldest claimed and the pinned one
-# the smoke subset: tests/comfy/test_compat_smoke.py (pack imports with no IMPORT FAILED, its
+# the smoke subset: tests/comfy/test_pack_startup.py (pack imports with no IMPORT FAILED, its
 # start-up line, every node id registered, its routes and frontend served, every core node the
 # example API workflows use present with the inputs it requires), the i2v fast and s2v fast API
 # twins run, MoE equality (fast preset: the quality preset's takes 1-3 min more per version and
-# runs in the full tier). test_core's test_pack_loads_without_import_failure is left to the full
+# runs in the full tier). test_i2v_nodes's test_pack_loads_without_import_failure is left to the full
 # tier: it fails on any IMPORT FAILED line, a core node's included (0.25.0's nodes_glsl.py without
 # glfw/OpenGL), which says nothing about the pack.
 SMOKE = (
-    "tests/comfy/test_compat_smoke.py",
-    "tests/comfy/test_core.py::test_moe_sampler_equals_two_ksampler_advanced_bit_for_bit[fast]",
-    "tests/comfy/test_workflows.py::test_api_twin_completes_with_expected_frames[wan22_i2v_fast]",
-    "tests/comfy/test_workflows.py::test_api_twin_completes_with_expected_frames[wan22_s2v_fast]",
+    "tests/comfy/test_pack_startup.py",
+    "tests/comfy/test_i2v_nodes.py::test_moe_sampler_equals_two_ksampler_advanced_bit_for_bit[fast]",
+    "tests/comfy/test_example_workflows_comfy.py::test_api_twin_completes_with_expected_frames[wan22_i2v_fast]",
+    "tests/comfy/test_example_workflows_comfy.py::test_api_twin_completes_with_expected_frames[wan22_s2v_fast]",
 )
 FULL_TIER = ("tests/comfy",)
 

@@ -6,7 +6,7 @@ They let `python -m wan22 demo-volume` run without ComfyUI installed. Every modu
 the `meta` device, so nothing is allocated.
 
 Run with ComfyUI importable:  COMFYUI_PATH=~/comfy/ComfyUI python tools/gen_layouts.py
-tests/comfy/test_layouts.py fails when a committed layout drifts from ComfyUI's code.
+tests/comfy/test_standins_in_comfyui.py fails when a committed layout drifts from ComfyUI's code.
 """
 
 from __future__ import annotations

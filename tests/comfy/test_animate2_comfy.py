@@ -2,7 +2,7 @@
 both example API twins (quality, distilled) run on the demo volume (real `main.py --cpu` over HTTP)
 and write an mp4 whose frame count is the one the graph's length/latent rules give.
 
-Runs are shrunk as in test_workflows: 64x64, 5 frames (two latent frames plus the reference frame),
+Runs are shrunk as in test_example_workflows_comfy: 64x64, 5 frames (two latent frames plus the reference frame),
 precomputed text conditioning, and a 17-frame driving video (a moving stick figure).
 """
 

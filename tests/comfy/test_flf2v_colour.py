@@ -21,12 +21,12 @@ With the random experts the first frame is ~(174, 154, 105) in both orders and t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.harness import Server, free_port, make_base, video_info, write_yaml
+from support.harness import Server, video_info
 
 from wan22.api.edits import expected_frames, tiny_overrides, use_precomputed_conditioning
 from wan22.api.preflight import preflight
@@ -45,21 +45,17 @@ RGB = tuple[float, float, float]
 
 
 @pytest.fixture(scope="module")
-def guided_server(comfyui_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def guided_server(own_server: Callable[..., Server], tmp_path_factory: pytest.TempPathFactory) -> Server:
     """A server on a volume of its own: the demo volume with guided I2V experts."""
     volume = tmp_path_factory.mktemp("guided_volume")
     make_demo_volume(str(volume))
     write_guided_experts(str(volume))
-    base = make_base(tmp_path_factory.mktemp("guided_base"))
-    yaml_path = write_yaml(base / "extra_model_paths.yaml", volume)
-    for name, rgb in COLOURS.items():
-        solid_image(str(base / "input" / f"wan22_flf_{name}.png"), rgb)
-    server = Server(comfyui=comfyui_path, base=base, yaml=yaml_path, port=free_port(), log_path=base / "server.log")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+
+    def inputs(input_dir: Path) -> None:
+        for name, rgb in COLOURS.items():
+            solid_image(str(input_dir / f"wan22_flf_{name}.png"), rgb)
+
+    return own_server(volume, "guided", inputs=inputs)
 
 
 def frame_means(path: Path) -> list[RGB]:

@@ -10,11 +10,12 @@ import shutil
 import struct
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.harness import Server, free_port, make_base, tree_hashes, write_yaml
+from support.harness import Server, tree_hashes
 
 from wan22.catalog import BY_ROLE
 from wan22.demo.demo_volume import ANIMATE2_EXTRA, FIVE_B_EXTRA, T2V_EXTRA, USER_VOLUME
@@ -68,7 +69,7 @@ def _sparse_copy(src: str, dst: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def damaged_server(comfyui_path: Path, demo_volume: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def damaged_server(own_server: Callable[..., Server], demo_volume: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     top = tmp_path_factory.mktemp("inv_damaged")
     vol = top / "volume"
     shutil.copytree(demo_volume, vol, symlinks=True, copy_function=_sparse_copy)
@@ -85,15 +86,10 @@ def damaged_server(comfyui_path: Path, demo_volume: Path, tmp_path_factory: pyte
     e["audio_encoder"].rename(vol / "stray" / BY_ROLE["audio_encoder"].name)  # next to, not in, the configured folders
     (top / "outside").mkdir()
     e["t2v_low"].rename(top / "outside" / BY_ROLE["t2v_low"].name)  # nowhere near the configured folders
-    base = make_base(top / "base")
-    yaml_path = write_yaml(base / "extra_model_paths.yaml", vol)
-    server = Server(comfyui=comfyui_path, base=base, yaml=yaml_path, port=free_port(), log_path=base / "server.log")
     before = tree_hashes(vol, top / "outside")
-    try:
-        server.start()
-        yield server, vol, top
-    finally:
-        server.stop()
+    server = own_server(vol, "inv_damaged")
+    yield server, vol, top
+    server.stop()  # before the check: the server's own shutdown must not write either
     assert tree_hashes(vol, top / "outside") == before, "the pack wrote to the model volume"
 
 

@@ -7,12 +7,11 @@ the distilled experts; 'auto' picks what the volume and the bundle hold. 64x64, 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.harness import Server, free_port, make_base, start_image, video_info, write_yaml
+from support.harness import Server, start_image, video_info
 
 from wan22.catalog import BY_ROLE, lightning_role
 from wan22.demo.demo_volume import make_demo_volume
@@ -36,21 +35,13 @@ def pair(gid: str) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def lx_server(comfyui_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def lx_server(own_server: Callable[..., Server], tmp_path_factory: pytest.TempPathFactory) -> Server:
     volume = tmp_path_factory.mktemp("lightning_volume")
     make_demo_volume(str(volume), roles=ROLES, with_lightning=True)
     (volume / "loras" / SEKO).mkdir()  # the v1 pair as the official repository lays it out
     for role, bare in zip(("lora_i2v_high", "lora_i2v_low"), SEKO_FILES, strict=True):
         shutil.copyfile(volume / "loras" / BY_ROLE[role].name, volume / "loras" / SEKO / bare)
-    base = make_base(tmp_path_factory.mktemp("lightning_base"))
-    yaml_path = write_yaml(base / "extra_model_paths.yaml", volume)
-    start_image(base / "input" / "wan22_start.png")
-    server = Server(comfyui=comfyui_path, base=base, yaml=yaml_path, port=free_port(), log_path=base / "server.log")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    return own_server(volume, "lightning", inputs=lambda d: start_image(d / "wan22_start.png"))
 
 
 def distilled(graph: dict[str, Any], gid: str = "i2v_260412") -> dict[str, Any]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.harness import Server, free_port, make_base, start_image, tree_hashes, write_yaml
+from support.harness import Server, start_image, tree_hashes
 
 from wan22.catalog import BY_ROLE
 from wan22.demo.graphs import i2v_native, i2v_ours
@@ -20,15 +20,10 @@ I2V_FILES = [BY_ROLE[r].name for r in ("i2v_high", "lora_i2v_high", "i2v_low", "
 
 
 @pytest.fixture(scope="module")
-def prefetch_server(comfyui_path: Path, demo_volume: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def prefetch_server(own_server: Callable[..., Server], demo_volume: Path) -> Server:
     """A server with WAN22_PREFETCH=1 (the demo volume is on a local disk, where 'auto' is off)."""
-    base = make_base(tmp_path_factory.mktemp("prefetch_base"))
-    start_image(base / "input" / "wan22_start.png")
-    yaml = write_yaml(base / "extra_model_paths.yaml", demo_volume)
-    server = Server(comfyui=comfyui_path, base=base, yaml=yaml, port=free_port(), log_path=base / "server.log")
-    server.start(env={"WAN22_PREFETCH": "1"})
-    yield server
-    server.stop()
+    return own_server(demo_volume, "prefetch", env={"WAN22_PREFETCH": "1"},
+                      inputs=lambda d: start_image(d / "wan22_start.png"))
 
 
 def _lines(server: Server, marker: str, after: int) -> list[str]:

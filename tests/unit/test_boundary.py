@@ -91,6 +91,23 @@ def test_wings_import_only_downwards() -> None:
     assert not bad, "imports against the allowed direction (see wan22/__init__.py):\n" + "\n".join(bad)
 
 
+def test_the_read_only_inventory_reaches_neither_writer_nor_prefetcher() -> None:
+    """volume/ is the read-only inventory: it imports neither fetch/ (the commands that write to the
+    volume) nor prefetch/ (page-cache warming); fetch/ sits above it because it plans from and
+    verifies with the inventory, and prefetch/ needs no part of it."""
+    from wan22 import FLOORS
+
+    assert FLOORS["fetch"] > FLOORS["volume"]
+    reach: dict[str, set[str]] = {}
+    for wing in ("volume", "fetch", "prefetch"):
+        modules = sorted((REPO / "wan22" / wing).rglob("*.py"))
+        assert len(modules) > 1, f"wan22/{wing}/ has no modules"
+        reach[wing] = set().union(*(_imported_wings(m) for m in modules)) - {wing}
+    assert not reach["volume"] & {"fetch", "prefetch"}, reach["volume"]
+    assert "volume" in reach["fetch"]
+    assert not reach["prefetch"] & {"volume", "fetch"}, reach["prefetch"]
+
+
 def test_every_wing_says_what_it_owns() -> None:
     for init in (REPO / "wan22").glob("*/__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""

@@ -24,16 +24,14 @@ from typing import Any
 
 import pytest
 
-import wan22.volume.fetch_http as fetch_http
+import wan22.fetch.http as fetch_http
 from wan22.catalog import BY_ROLE
 from wan22.cli import main
-from wan22.demo.demo_volume import make_demo_volume
 from wan22.plan.presets import PRESET_TABLE
 from wan22.volume.inventory import run_inventory
 from wan22.volume.roots import resolve
 
 I2V_FAST = next(p for p in PRESET_TABLE if p.workflow_id == "i2v_fast").required_roles
-SOURCE_ROLES = sorted(I2V_FAST)
 
 
 def rel(role: str) -> str:
@@ -207,11 +205,10 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(path, data, head, Behaviour(), meta)
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> str:
-    d = str(tmp_path_factory.mktemp("mirror") / "models")
-    make_demo_volume(d, roles=SOURCE_ROLES)
-    return d
+@pytest.fixture
+def source(i2v_fast_files: Path) -> str:
+    """What the mirror serves: the i2v_fast files (tests/unit/conftest.py)."""
+    return str(i2v_fast_files)
 
 
 @pytest.fixture
@@ -366,19 +363,6 @@ def test_http_errors_name_the_file_and_url_and_the_others_continue(
     assert out["workflows"]["i2v_fast"]["ready"] is False
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    d = tmp_path / "small"
-    d.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(d)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {r.stderr.strip()}")
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", str(d)], check=False)
-
-
 def test_not_enough_free_space_is_refused_before_any_byte(
         small_tmpfs: Path, mirror: Mirror, capsys: pytest.CaptureFixture[str]) -> None:
     rc, out = fetch_json(capsys, "--workflow", "i2v_fast", "--root", str(small_tmpfs), "--mirror", mirror.url)
@@ -483,7 +467,7 @@ def _hub_url(monkeypatch: pytest.MonkeyPatch, mirror: Mirror) -> None:
     """Catalog URLs point at huggingface.co; HF_ENDPOINT sends them to the imitation on loopback,
     whose paths are /hub/<org>/<repo>/resolve/main/<folder>/<name>."""
     import wan22.catalog as catalog
-    import wan22.volume.fetch_plan as fp
+    import wan22.fetch.plan as fp
 
     monkeypatch.setenv("HF_ENDPOINT", f"{mirror.url}/hub")
     for role in I2V_FAST:
@@ -538,7 +522,7 @@ def test_a_sha256_mismatch_removes_the_finished_part(tmp_path: Path, mirror: Mir
 def test_without_huggingface_hub_hub_urls_are_plain_http_with_the_token(
         tmp_path: Path, mirror: Mirror, source: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    import wan22.volume.fetch_hf as fetch_hf
+    import wan22.fetch.hf as fetch_hf
 
     monkeypatch.setattr(fetch_hf, "_hub", lambda: None)  # as on a machine without huggingface_hub
     _hub_url(monkeypatch, mirror)
@@ -613,7 +597,7 @@ def test_the_sidebars_command_makes_the_workflow_ready(tmp_path: Path, mirror: M
 def test_verification_where_symlinks_are_not_allowed(tmp_path: Path, mirror: Mirror, source: str,
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    import wan22.volume.fetch as fetch_mod
+    import wan22.fetch.fetch as fetch_mod
 
     def no_symlinks(*_a: Any, **_k: Any) -> None:
         raise OSError(1, "Operation not permitted")

@@ -1,5 +1,5 @@
 """`python -m wan22 inventory --fix [--yes]` on volumes the tests build (demo-volume stand-ins moved
-into the usual wrong places), and the no-clobber move underneath it (`wan22.volume.place`):
+into the usual wrong places), and the no-clobber move underneath it (`wan22.fetch.place`):
 never over an existing file, across filesystems by verified copy, nothing lost."""
 
 from __future__ import annotations
@@ -8,9 +8,7 @@ import hashlib
 import io
 import json
 import os
-import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +16,9 @@ import pytest
 
 from wan22.catalog import BY_ROLE
 from wan22.cli import main
-from wan22.demo.demo_volume import make_demo_volume
+from wan22.fetch.fix import plan_moves
+from wan22.fetch.place import PlaceError, place
 from wan22.plan.presets import PRESET_TABLE
-from wan22.volume.fix import plan_moves
-from wan22.volume.place import PlaceError, place
 from wan22.volume.report import Finding, Report
 
 I2V_FAST = next(p for p in PRESET_TABLE if p.workflow_id == "i2v_fast").required_roles
@@ -36,21 +33,14 @@ def contents(root: Path) -> Counter[str]:
     return Counter(hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file())
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("fixsrc") / "vol"
-    make_demo_volume(str(d), roles=I2V_FAST)
-    return d
-
-
 @pytest.fixture
-def messy(tmp_path: Path, pristine: Path) -> tuple[Path, Path]:
+def messy(tmp_path: Path, i2v_fast_files: Path) -> tuple[Path, Path]:
     """A volume read through an extra_model_paths.yaml that has no `unet` key, with the high-noise
     expert in unet/, the low-noise one in a Wan2.2/ sub-folder and the VAE in the wrong letter case."""
     base = tmp_path / "vol"
-    for p in pristine.rglob("*"):
+    for p in i2v_fast_files.rglob("*"):
         if p.is_file():
-            dst = base / p.relative_to(pristine)
+            dst = base / p.relative_to(i2v_fast_files)
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_bytes(p.read_bytes())
     dm = base / "diffusion_models"
@@ -121,13 +111,13 @@ def test_fix_asks_and_does_nothing_unless_told(messy: tuple[Path, Path], capsys:
     assert "Apply these moves? [y/N]" in text and "Ready:     i2v_fast" in text
 
 
-def test_fix_leaves_damaged_files_and_their_good_copies_alone(tmp_path: Path, pristine: Path,
+def test_fix_leaves_damaged_files_and_their_good_copies_alone(tmp_path: Path, i2v_fast_files: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "models"
     (root / "vae" / "Wan2.2").mkdir(parents=True)
     (root / "vae" / name("vae")).write_bytes(b"\x00" * 1000)  # damaged, where ComfyUI looks
     good = root / "vae" / "Wan2.2" / name("vae")
-    good.write_bytes((pristine / "vae" / name("vae")).read_bytes())
+    good.write_bytes((i2v_fast_files / "vae" / name("vae")).read_bytes())
     have = contents(root)
     rc, out = inventory(capsys, "--root", str(root), "--workflow", "i2v_fast", "--fix", "--yes")
     assert rc == 1 and out["fixes"] == [] and contents(root) == have and good.is_file()
@@ -167,29 +157,16 @@ def test_place_moves_a_symlink_as_a_link(tmp_path: Path) -> None:
     assert os.path.islink(tmp_path / "moved.safetensors") and target.read_bytes() == b"x"
 
 
-@pytest.fixture
-def other_fs(tmp_path: Path) -> Iterator[Path]:
-    d = tmp_path / "otherfs"
-    d.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(d)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", str(d)], check=False)
-
-
-def test_place_across_filesystems_copies_verifies_then_removes_the_source(tmp_path: Path, other_fs: Path) -> None:
+def test_place_across_filesystems_copies_verifies_then_removes_the_source(tmp_path: Path, small_tmpfs: Path) -> None:
     src = tmp_path / "m.safetensors"
     data = os.urandom(1_500_000)
     src.write_bytes(data)
-    dst = other_fs / "loras" / "m.safetensors"
+    dst = small_tmpfs / "loras" / "m.safetensors"
     assert place(str(src), str(dst)) == "copy"
-    assert dst.read_bytes() == data and not src.exists() and not (other_fs / "loras" / "m.safetensors.part").exists()
+    assert dst.read_bytes() == data and not src.exists() and not (small_tmpfs / "loras" / "m.safetensors.part").exists()
 
-    big = tmp_path / "big.safetensors"  # does not fit: the copy fails, the source stays, nothing is left behind
-    big.write_bytes(os.urandom(5_000_000))
+    big = tmp_path / "big.safetensors"  # does not fit in 8 MB: the copy fails, the source stays, nothing is left behind
+    big.write_bytes(os.urandom(9_000_000))
     with pytest.raises(PlaceError, match="the source was kept"):
-        place(str(big), str(other_fs / "big.safetensors"))
-    assert big.stat().st_size == 5_000_000 and sorted(p.name for p in other_fs.iterdir()) == ["loras"]
+        place(str(big), str(small_tmpfs / "big.safetensors"))
+    assert big.stat().st_size == 9_000_000 and sorted(p.name for p in small_tmpfs.iterdir()) == ["loras"]

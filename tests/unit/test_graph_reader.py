@@ -207,9 +207,9 @@ def test_a_windows_subfolder_name_is_missing_with_the_fix(tmp_path: Path) -> Non
 
 def test_a_bundle_router_prompt_gives_one_file_list_to_every_user(tmp_path: Path) -> None:
     from wan22.api.preflight import preflight
+    from wan22.fetch.plan import workflow_file_roles
     from wan22.graph.loaders import pack_object_info
-    from wan22.volume.fetch_plan import workflow_file_roles
-    from wan22.volume.prefetch import files_for_prompt
+    from wan22.prefetch.engine import files_for_prompt
     from wan22.volume.roots import resolve
     from wan22.volume.workflow_check import check_workflows
 

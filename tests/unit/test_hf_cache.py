@@ -30,17 +30,10 @@ I2V_FAST = preset_roles("i2v_fast")
 
 
 @pytest.fixture(scope="module")
-def i2v_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("i2v_fast_files")
-    make_demo_volume(str(root), roles=I2V_FAST)
-    return root
-
-
-@pytest.fixture(scope="module")
-def official(i2v_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def official(i2v_fast_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("hf") / "hub"
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    cache_repo(i2v_files, cache, OFFICIAL, prefix="split_files/")
+    cache_repo(i2v_fast_files, cache, OFFICIAL, prefix="split_files/")
     return cache
 
 
@@ -99,7 +92,7 @@ def test_the_readiness_table_names_the_snapshot(official: Path, tmp_path: Path) 
                      f"files from {volume}: {', '.join(r.origins[str(volume)])}"]
 
 
-def test_a_flat_repo_maps_by_catalog_name_and_by_header(i2v_files: Path, tmp_path: Path) -> None:
+def test_a_flat_repo_maps_by_catalog_name_and_by_header(i2v_fast_files: Path, tmp_path: Path) -> None:
     flat = tmp_path / "flat"
     flat.mkdir()
     renamed = {}
@@ -107,7 +100,7 @@ def test_a_flat_repo_maps_by_catalog_name_and_by_header(i2v_files: Path, tmp_pat
         e = BY_ROLE[role]
         name = e.name if role != "lora_i2v_high" else "my_lightning_high.safetensors"  # not a catalog name
         renamed[role] = name
-        shutil.copy(i2v_files / e.folder / e.name, flat / name)
+        shutil.copy(i2v_fast_files / e.folder / e.name, flat / name)
     (flat / "README.md").write_text("one workflow's files\n")
     cache = tmp_path / "hub"
     cache_repo(flat, cache, "someone/wan22-i2v-fast")
@@ -128,9 +121,9 @@ def test_a_flat_repo_maps_by_catalog_name_and_by_header(i2v_files: Path, tmp_pat
     assert found["lora_i2v_high"].status == "missing"
 
 
-def test_a_newer_revision_replaces_the_old_one(i2v_files: Path, tmp_path: Path) -> None:
+def test_a_newer_revision_replaces_the_old_one(i2v_fast_files: Path, tmp_path: Path) -> None:
     src = tmp_path / "src"
-    shutil.copytree(i2v_files, src)
+    shutil.copytree(i2v_fast_files, src)
     cache = tmp_path / "hub"
     cache_repo(src, cache, "me/wan22", prefix="split_files/")
     (src / "vae" / "extra.txt").write_text("x")

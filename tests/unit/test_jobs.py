@@ -511,8 +511,8 @@ def test_boot_prefetch_switches(tmp_path: Path) -> None:
 
 
 def test_boot_prefetch_skips_files_with_a_local_copy(tmp_path: Path) -> None:
+    from wan22.prefetch.cache import KEY_SUFFIX, LocalCache, file_key
     from wan22.serverless import boot_prefetch
-    from wan22.volume.prefetch_cache import KEY_SUFFIX, LocalCache, file_key
     from wan22.volume.roots import resolve
 
     models = _volume(tmp_path, 4096)

@@ -9,8 +9,8 @@ import os
 import struct
 from pathlib import Path
 
-from wan22.volume import prefetch as pf
-from wan22.volume.prefetch_cache import KEY_SUFFIX, CacheSink, LocalCache, file_key
+from wan22.prefetch import engine as pf
+from wan22.prefetch.cache import KEY_SUFFIX, CacheSink, LocalCache, file_key
 
 MB = 1 << 20
 

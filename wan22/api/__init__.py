@@ -4,5 +4,5 @@ preflight against /object_info (preflight, with this pack's rules in pack_rules)
 (edits), the HTTP + websocket client (client), progress from websocket events (progress),
 RunPod request bodies (runpod) and `submit` with its typed SubmitOptions. No printing: callers
 pass output callbacks (and a stream for the progress bar). May import graph/, plan/, audio/ and the
-bottom floor; never volume/, demo/, serverless/ or cli/.
+bottom floor; never volume/, fetch/, prefetch/, demo/, serverless/ or cli/.
 """

@@ -17,8 +17,8 @@ def _wanted(workflows: list[str], lightning: str | None = None) -> tuple[dict[st
     """Workflow ids and workflow files -> (label -> roles it needs, roles to inventory, usage error);
     with `lightning`, a fast workflow needs that generation's files instead of the preset's."""
     from ..errors import PlanError
+    from ..fetch.plan import required_roles, workflow_file_roles
     from ..plan.presets import WORKFLOW_IDS, preset_for_workflow
-    from ..volume.fetch_plan import required_roles, workflow_file_roles
     from ..volume.lora_generation import generation_roles
     from ..volume.report import preset_roles
 
@@ -51,8 +51,8 @@ def _wanted(workflows: list[str], lightning: str | None = None) -> tuple[dict[st
 
 def cmd_fetch(a: argparse.Namespace) -> int:
     """Exit 0: every requested workflow is ready afterwards; 1: not (or refused); 2: bad usage."""
+    from ..fetch.fetch import FetchOptions, fetch
     from ..plan.presets import WORKFLOW_IDS
-    from ..volume.fetch import FetchOptions, fetch
     from ..volume.roots import resolve
 
     def usage(msg: str) -> int:

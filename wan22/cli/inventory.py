@@ -99,7 +99,7 @@ def workflow_files(paths: list[str], comfyui: str | None) -> dict[str, Any]:
 
 def _fix(a: argparse.Namespace, report: Report, rerun: Callable[[bool], Report]) -> tuple[Report, list[dict[str, Any]]]:
     """--fix: show the inventory's moves, ask unless --yes, apply them, look again."""
-    from ..volume.fix import apply_moves, moves_text, plan_moves
+    from ..fetch.fix import apply_moves, moves_text, plan_moves
 
     out = sys.stderr if a.json else sys.stdout
     moves = plan_moves(report)

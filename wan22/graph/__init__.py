@@ -6,5 +6,5 @@ for each node that reaches an output the model files it loads or why it cannot b
 node types in `packs`) and what this pack's Bundle Loader and Mode Router load (`pack_nodes`).
 Every user of a prompt's files asks here: the inventory's check, the ComfyUI route, preflight,
 prefetch and fetch planning. No I/O beyond this package's data files. May import plan/, audio/
-and the bottom floor (catalog, errors); never api/, volume/, demo/, serverless/ or cli/.
+and the bottom floor (catalog, errors); never api/, volume/, fetch/, prefetch/, demo/, serverless/ or cli/.
 """

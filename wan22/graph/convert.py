@@ -6,7 +6,7 @@ the conversion (`graphToPrompt`) lives only in the TypeScript frontend, shipped 
 prebuilt browser bundle (comfyui-frontend-package 1.49), which needs a browser and a live app.
 `submit`, the RunPod request writer, the inventory's workflow check and the unit tests must
 convert UI workflows on a machine with neither, so the frontend's rules are re-stated here.
-Checks: every example's conversion equals its API twin (tests/unit/test_workflows_unit.py), every
+Checks: every example's conversion equals its API twin (tests/unit/test_example_workflows.py), every
 Wan 2.2 template of ComfyUI's template package equals what the real frontend's
 `app.graphToPrompt()` makes of it (tests/unit/test_convert_subgraphs.py against snapshots taken
 by tools/gen_template_fixtures.py, and live in tests/browser/test_check_workflow.py).

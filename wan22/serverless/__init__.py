@@ -10,7 +10,7 @@ model files (`boot_prefetch`: WAN22_DEFAULT_WORKFLOW), running one prompt to its
 progress, time limit, a dead or hung ComfyUI), the response (`outputs`: base64 or the runpod SDK's
 bucket upload), the handler and boot (`worker`), and the endpoint client (`remote`).
 
-Imports api/ (the ComfyUI client and prompt edits), volume/, plan/, audio/, catalog and errors;
+Imports api/ (the ComfyUI client and prompt edits), volume/, prefetch/ (the boot prefetch), plan/, audio/, catalog and errors;
 `runpod` is imported only where the SDK is called (the `worker` extra), so everything else here
 runs and is tested without it.
 """

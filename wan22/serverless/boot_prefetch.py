@@ -3,10 +3,10 @@
 order the workflow will load them, so the first job finds them in RAM.
 
 Which files: the workflow's API twin (the graph the worker runs for it) through
-`wan22.volume.prefetch.files_for_prompt`, with the folders of the ComfyUI the worker starts
+`wan22.prefetch.engine.files_for_prompt`, with the folders of the ComfyUI the worker starts
 (`wan22.volume.roots.resolve`, as the readiness inventory reads them): the bundle's text encoder,
 VAE, CLIP vision / audio encoder, then per stage its expert and LoRAs (high before low). The
-reading is `wan22.volume.prefetch.PrefetchJob`: large sequential reads on a few streams, bounded
+reading is `wan22.prefetch.engine.PrefetchJob`: large sequential reads on a few streams, bounded
 by free memory, files opened read-only, nothing on the volume written.
 
 Switches: `WAN22_PREFETCH=0` turns it off (the same switch as ComfyUI's prefetch on a queued
@@ -28,8 +28,8 @@ from pathlib import Path
 from ..errors import Wan22Error
 from ..plan.bundle_spec import BUNDLE_INPUTS
 from ..plan.presets import WORKFLOW_IDS
-from ..volume.prefetch import Needed, PrefetchJob, PrefetchReport, files_for_prompt, switch, wanted
-from ..volume.prefetch_cache import LocalCache
+from ..prefetch.cache import LocalCache
+from ..prefetch.engine import Needed, PrefetchJob, PrefetchReport, files_for_prompt, switch, wanted
 from ..volume.roots import FolderConfig
 from .build import TWINS, load_twin
 

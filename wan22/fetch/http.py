@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from .._version import __version__
 from ..errors import Wan22Error
-from .safetensors_header import MAX_HEADER_BYTES, Header, HeaderError, parse_header
+from ..volume.safetensors_header import MAX_HEADER_BYTES, Header, HeaderError, parse_header
 
 USER_AGENT = f"wan22-fetch/{__version__}"
 TIMEOUT = 60.0

@@ -24,7 +24,7 @@ Wan22BundleLoader's 'auto' inputs and Wan22ModeRouter's preset LoRAs be resolved
 
 Switches: WAN22_PREFETCH=0 turns it off, =1 on for every volume; unset ('auto') it runs only for
 files on network or FUSE filesystems (where it was measured to help; bench/bench_cold_start.py).
-WAN22_LOCAL_CACHE=DIR keeps a size-capped local copy of what was read (see prefetch_cache.py).
+WAN22_LOCAL_CACHE=DIR keeps a size-capped local copy of what was read (see cache.py).
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ class _File:
     outstanding: int = 0
     started: float = 0.0
     closed: bool = False
-    cache: Any = None  # prefetch_cache.Writer or None
+    cache: Any = None  # cache.Writer or None
 
 
 def _open_ro(path: str) -> int:

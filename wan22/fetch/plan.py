@@ -27,11 +27,11 @@ from typing import Any
 from ..catalog import BY_NAME, BY_ROLE, USABLE, CatalogFile
 from ..graph.reader import read_workflow_file, workflow_refs
 from ..plan.presets import PRESET_TABLE
-from .fetch_hf import hf_remote, is_hf
-from .fetch_http import FetchError, Remote, probe
-from .identify import STAND_IN_ROLE_KEY, identify, is_stand_in
-from .report import Finding, Report
-from .safetensors_header import Header, HeaderError, read_header
+from ..volume.identify import STAND_IN_ROLE_KEY, identify, is_stand_in
+from ..volume.report import Finding, Report
+from ..volume.safetensors_header import Header, HeaderError, read_header
+from .hf import hf_remote, is_hf
+from .http import FetchError, Remote, probe
 
 DAMAGED_IN_PLACE = ("corrupt", "wrong_model", "truncated")
 

@@ -1,4 +1,4 @@
-"""wan22.volume.prefetch on real files (no FUSE needed): it reads everything it is asked for in
+"""wan22.prefetch.engine on real files (no FUSE needed): it reads everything it is asked for in
 order, never writes, stops when cancelled, stays within its memory bound, and reports a file that
 vanishes or shrinks instead of failing; and it finds the files a prompt needs in load order."""
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from wan22.catalog import BY_ROLE
-from wan22.volume import prefetch as pf
+from wan22.prefetch import engine as pf
 
 MB = 1 << 20
 

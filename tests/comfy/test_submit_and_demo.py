@@ -1,4 +1,4 @@
-"""Issue: `python -m wan22 submit` and `python -m wan22 demo` against real ComfyUI.
+"""`python -m wan22 submit` and `python -m wan22 demo` against real ComfyUI.
 
 - submit end to end: uploads the image, queues, follows the websocket, downloads the mp4;
 - the pre-flight against the live /object_info lists every problem and queues nothing;

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import slowfs
-from wan22.volume import prefetch as pf
+from wan22.prefetch import engine as pf
 
 MB = 1 << 20
 

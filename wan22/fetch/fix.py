@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..volume.report import Report
 from .place import PlaceError, place
-from .report import Report
 
 FIXABLE = ("misplaced", "misnamed")
 

@@ -1,9 +1,9 @@
 """`python -m wan22 fetch`: download exactly the files the requested workflows lack, resumable and
 verified, and never over or instead of an existing file.
 
-Steps: inventory -> plan (fetch_plan: only blocking files, with targets) -> each source's size ->
+Steps: inventory -> plan (plan.py: only blocking files, with targets) -> each source's size ->
 free space per filesystem (refused before any byte if short) -> transfers (`--jobs` at a time;
-fetch_http into `<name>.part`, or hf_xet) -> verification -> atomic no-clobber placement (place)
+http.py into `<name>.part`, or hf_xet) -> verification -> atomic no-clobber placement (place)
 -> the inventory again, whose verdict is the result.
 
 Verification of a finished `.part`, in order: its size against the server's announced size; the
@@ -33,16 +33,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import BY_ROLE, USABLE, CatalogFile
-from .checks import HeaderCache, inspect_file
-from .fetch_hf import xet_download
-from .fetch_http import FetchError, Remote, download
-from .fetch_plan import Item, Space, check_space, header_problem, make_plan, resolve_sources
-from .identify import identify, is_stand_in
-from .inventory import run_inventory
+from ..volume.checks import HeaderCache, inspect_file
+from ..volume.identify import identify, is_stand_in
+from ..volume.inventory import run_inventory
+from ..volume.report import Report
+from ..volume.roots import FolderConfig
+from ..volume.safetensors_header import HeaderError, read_header
+from .hf import xet_download
+from .http import FetchError, Remote, download
 from .place import PlaceError, place, sha256_file
-from .report import Report
-from .roots import FolderConfig
-from .safetensors_header import HeaderError, read_header
+from .plan import Item, Space, check_space, header_problem, make_plan, resolve_sources
 
 Say = Callable[[str], None]
 

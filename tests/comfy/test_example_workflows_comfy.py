@@ -1,4 +1,4 @@
-"""Issue: example workflows. Every UI workflow validates against the live server (node types,
+"""The example workflows in real ComfyUI. Every UI workflow validates against the live server (node types,
 widget values, links) and converts to its API twin; every API twin is submitted over HTTP to a
 real `main.py --cpu` server on the stand-in volume and completes with an mp4 of the frame count
 the graph's length/latent rules give.

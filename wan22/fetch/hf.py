@@ -23,7 +23,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from .fetch_http import FetchError, Progress, Remote, status_error
+from .http import FetchError, Progress, Remote, status_error
 
 HF_HOST = "huggingface.co"
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")

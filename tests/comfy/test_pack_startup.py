@@ -52,7 +52,7 @@ def _pack_module(info: dict[str, Any]) -> str:
 
 def example_nodes() -> dict[str, dict[str, set[str]]]:
     """{class_type: {API twin file: input names it gives}} over example_workflows/api/ (the UI
-    form, with its frontend-only nodes and widget lists, is checked by test_workflows)."""
+    form, with its frontend-only nodes and widget lists, is checked by test_example_workflows_comfy)."""
     out: dict[str, dict[str, set[str]]] = {}
     for path in sorted((EX / "api").glob("*.json")):
         for node in json.loads(path.read_text()).values():
