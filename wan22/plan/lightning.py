@@ -19,7 +19,7 @@ from typing import Any
 
 from ..catalog import BY_ROLE, LIGHTNING_DATA, lightning_role
 from ..errors import PlanError
-from .modes import FAMILY_MODES, family
+from .modes import FAMILIES, FAMILY_MODES, family
 from .overrides import AUTO, Overrides
 from .presets import Preset
 
@@ -107,8 +107,8 @@ def _side(gid: str, side: str, raw: Any) -> Side | None:
 def _generation(raw: Mapping[str, Any]) -> Generation:
     gid = raw.get("id")
     where = f"{LIGHTNING_DATA.name}: generation {gid!r}"
-    if not isinstance(gid, str) or raw.get("kind") not in KINDS or raw.get("task") not in ("i2v", "t2v"):
-        raise PlanError(f"{where}: needs a string 'id', 'kind' one of {KINDS} and 'task' i2v or t2v")
+    if not isinstance(gid, str) or raw.get("kind") not in KINDS or raw.get("task") not in FAMILIES:
+        raise PlanError(f"{where}: needs a string 'id', 'kind' one of {KINDS} and 'task' {' or '.join(FAMILIES)}")
     s = raw.get("settings") or {}
     try:
         card = Card(int(s["steps"]), float(s["cfg"]), float(s["strength"]), float(s["shift"]), str(s["sampler"]),

@@ -316,3 +316,4 @@ def family(mode: str) -> str | None:
 
 
 FAMILY_MODES: tuple[str, ...] = tuple(m.mode for m in MODE_TABLE if m.family is not None)
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(m.family for m in MODE_TABLE if m.family is not None))
