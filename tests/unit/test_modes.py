@@ -129,6 +129,7 @@ def test_the_deploy_doc_s_media_table_is_the_rows() -> None:
      "'lora_rules.refuse' names 'lora_x'"),
     (lambda r: r.update(lora_rules=[{"refuse": "a LoRA"}]), "a LoRA rule is"),
     (lambda r: r.update(lora_rules=[{"refuse": "x", "noise": "mid"}]), "'lora_rules.noise' must be one of"),
+    (lambda r: r.update(lora_rules=[{"refuse": "x", "catalog": "yes"}]), "'lora_rules.catalog' is true or false"),
     (lambda r: r.update(own_loras={"lora_relight": "why"}), "'own_loras' names 'lora_relight'"),
 ])
 def test_a_bad_row_names_the_mode_and_field(edit: Any, needle: str) -> None:

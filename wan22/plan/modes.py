@@ -177,6 +177,8 @@ def _rule(at: str, raw: Any) -> LoraRule:
     names = [f for _t, f, _s, _c in string.Formatter().parse(raw["refuse"]) if f]
     for f in names:
         _role(at, "lora_rules.refuse", f)
+    if not isinstance(raw.get("catalog", False), bool) or not isinstance(raw.get("roles", []), list):
+        raise _fail(at, f"'lora_rules.catalog' is true or false and 'lora_rules.roles' a list of roles, got {raw!r}")
     noise = raw.get("noise")
     if noise is not None and noise not in NOISE_SIDES:
         raise _fail(at, f"'lora_rules.noise' must be one of {NOISE_SIDES}, got {noise!r}")
