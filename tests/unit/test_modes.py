@@ -109,6 +109,19 @@ def test_the_deploy_doc_s_media_table_is_the_rows() -> None:
     assert seen == want, "docs/deploy.md's media table differs from wan22/data/modes.json"
 
 
+def test_the_readme_s_media_table_is_the_rows() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8").split("### Serverless worker jobs", 1)[1]
+    seen: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    table = text.split("| mode | needs | may take |", 1)[1].split("\n\n", 1)[0]
+    for line in table.strip().splitlines()[1:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        keys = [tuple(k for k in re.findall(r"`([^`]+)`", c) if k in MEDIA) for c in cells[1:3]]
+        for mode in (m for m in re.findall(r"`([^`]+)`", cells[0]) if m in MODES):
+            assert mode not in seen, f"README: mode {mode} has two rows"
+            seen[mode] = (keys[0], keys[1])
+    assert seen == {m.mode: (m.needs, m.may) for m in MODE_TABLE}, "README's media table differs from modes.json"
+
+
 # ---------------------------------------------------------------- a bad row names the mode and field
 
 @pytest.mark.parametrize("edit,needle", [
