@@ -22,7 +22,7 @@ from ..wan22.plan.bundle_spec import (
     Resolved,
     resolve_bundle,
 )
-from ..wan22.plan.presets import MODES
+from ..wan22.plan.modes import MODES
 from ..wan22.volume.checks import check_model_file
 from . import loading
 from .types import LOADERS, Bundle

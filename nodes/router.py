@@ -17,9 +17,10 @@ from comfy_api.latest import io, ui
 from ..wan22.errors import PlanError
 from ..wan22.plan.bundle_spec import resolve_lora
 from ..wan22.plan.lightning import CHOICES as LIGHTNING_CHOICES
+from ..wan22.plan.modes import MODES, mode_spec
 from ..wan22.plan.overrides import AUTO, CFG_MAX, LORA_STRENGTH_MAX, NONE, SHIFT_MAX, STEPS_MAX, overrides_from_inputs
 from ..wan22.plan.overrides import DEFAULTS as D
-from ..wan22.plan.presets import MODES, PRESETS
+from ..wan22.plan.presets import PRESETS
 from ..wan22.plan.routing import Plan, PlanLora, Settings, StagePick, resolve, stages
 from ..wan22.volume.checks import check_model_file
 from . import loading
@@ -88,7 +89,7 @@ def _stage_model(bundle: Any, settings: Settings, pick: StagePick) -> Any:
     The bundle keeps it by what it is made of, so the same inputs give the same object."""
     role, file = settings.experts[pick.expert]
     loras = settings.loras[pick.lora] if pick.lora is not None else ()
-    cache = loading.animate2_cache_choice() if settings.mode == "animate2" else None
+    cache = loading.animate2_cache_choice() if mode_spec(settings.mode).pose_cache else None
     key = (role, file, tuple((lo.file, lo.strength) for lo in loras), cache, settings.shift)
 
     def build() -> Any:

@@ -11,8 +11,9 @@ import os
 from aiohttp import web
 
 from ..wan22.errors import Wan22Error
+from ..wan22.plan.modes import MODES
 from ..wan22.plan.overrides import overrides_from_inputs
-from ..wan22.plan.presets import MODES, PRESETS, WORKFLOW_IDS
+from ..wan22.plan.presets import PRESETS, WORKFLOW_IDS
 from ..wan22.plan.routing import resolve, stages
 from . import loading
 

@@ -46,8 +46,9 @@ from wan22.graph.widgets import (  # noqa: E402
     widgets_values_from_names,
 )
 from wan22.plan.bundle_spec import AUTO, BUNDLE_INPUTS  # noqa: E402
-from wan22.plan.presets import get_preset  # noqa: E402
-from wan22.plan.routing import make_plan  # noqa: E402
+from wan22.plan.modes import MODES  # noqa: E402
+from wan22.plan.presets import PRESET_TABLE, get_preset  # noqa: E402
+from wan22.plan.routing import RELIGHT_ROLE, make_plan  # noqa: E402
 
 OUT = REPO / "example_workflows"
 SNAPSHOT = REPO / "tests" / "fixtures" / "object_info.json"
@@ -697,25 +698,24 @@ The same report: `python -m wan22 inventory`, or GET `/wan22/inventory` on the s
     return g
 
 
-WORKFLOWS: list[tuple[str, Callable[[dict[str, Any]], Graph]]] = [
-    ("i2v_fast", lambda i: wf_i2v(i, "fast")),
-    ("i2v", lambda i: wf_i2v(i, "quality")),
-    ("i2v_fast_480p", lambda i: wf_i2v(i, "fast_480p")),
-    ("t2v_fast", lambda i: wf_t2v(i, "fast")),
-    ("t2v", lambda i: wf_t2v(i, "quality")),
-    ("s2v_fast", lambda i: wf_s2v(i, "fast")),
-    ("s2v", lambda i: wf_s2v(i, "quality")),
-    ("animate_fast", lambda i: wf_animate(i, "fast")),
-    ("animate", lambda i: wf_animate(i, "quality")),
-    ("flf2v_fast", lambda i: wf_flf2v(i, "fast")),
-    ("flf2v", lambda i: wf_flf2v(i, "quality")),
-    ("i2v_fast_motion", lambda i: wf_i2v(i, "fast_motion")),  # ---- fast_motion (3 stages)
-    ("t2v_fast_motion", lambda i: wf_t2v(i, "fast_motion")),
-    ("ti2v", lambda i: wf_ti2v(i, "quality")),  # no ti2v_fast: no step-distill LoRA for 5B is published
-    ("animate2", lambda i: wf_animate2(i, "quality")),  # ---- animate2
-    ("animate2_distilled", lambda i: wf_animate2(i, "distilled")),
-    ("volume_check", wf_volume_check),
-]
+# The graph of each mode (its preset rows in presets.json say which workflows it ships).
+BUILDERS: dict[str, Callable[[dict[str, Any], str], Graph]] = {
+    "i2v": wf_i2v, "t2v": wf_t2v, "s2v": wf_s2v, "animate": wf_animate, "flf2v": wf_flf2v, "ti2v": wf_ti2v,
+    "animate2": wf_animate2,
+}
+
+
+def _workflows() -> list[tuple[str, Callable[[dict[str, Any]], Graph]]]:
+    """One workflow per preset row (its workflow id), then the volume check."""
+    missing = [m for m in MODES if m not in BUILDERS]
+    if missing:
+        raise SystemExit(f"mode {missing[0]} has no graph builder: add wf_{missing[0]} to BUILDERS in tools/gen_workflows.py")
+    out: list[tuple[str, Callable[[dict[str, Any]], Graph]]] = [
+        (p.workflow_id, lambda i, p=p: BUILDERS[p.mode](i, p.preset)) for p in PRESET_TABLE]
+    return [*out, ("volume_check", wf_volume_check)]
+
+
+WORKFLOWS = _workflows()
 
 
 # ----------------------------------------------------------------------------- thumbnails
@@ -770,7 +770,7 @@ def _thumb_lines(g: Graph) -> list[str]:
         if p.stages:  # ---- fast_motion
             out.append(f"{len(p.layout)} stages: base cfg {p.layout[0].cfg:g}, then LightX2V cfg {p.cfg:g}")
         out.append("LoRA: " + ("LightX2V / distill" if p.distill else plain)
-                   + (" + relight" if r.widgets["mode"] == "animate" else ""))
+                   + (" + relight" if any(u.role == RELIGHT_ROLE for st in p.loras for u in st) else ""))
     if "SaveVideo" in by_type:
         out.append("output: SaveVideo mp4")
     if "Wan22VolumeInventory" in by_type:

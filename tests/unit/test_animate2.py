@@ -32,8 +32,9 @@ from wan22.demo.demo_volume import (
 from wan22.demo.int8_convrot import hadamard, int8_convrot
 from wan22.errors import MissingFilesError
 from wan22.plan.bundle_spec import resolve_bundle
+from wan22.plan.modes import MODES, mode_spec
 from wan22.plan.overrides import Overrides
-from wan22.plan.presets import MODE_EXTRAS, MODES, PRESETS_OF_MODE, VAE_ROLE, WORKFLOW_IDS, get_preset
+from wan22.plan.presets import PRESETS_OF_MODE, WORKFLOW_IDS, get_preset
 from wan22.plan.routing import resolve
 from wan22.volume.checks import check_model_file
 from wan22.volume.identify import identify
@@ -83,8 +84,8 @@ def test_presets_are_the_template_runs(preset: str) -> None:
     assert BY_ROLE[p.experts[0]].name == nodes["UNETLoader"][0]
     loras = [BY_ROLE[u.role].name for u in p.loras[0]]
     assert loras == ([nodes["LoraLoaderModelOnly"][0]] if "LoraLoaderModelOnly" in nodes else [])
-    assert BY_ROLE[VAE_ROLE["animate2"]].name == nodes["VAELoader"][0]
-    assert BY_ROLE["clip_vision"].name == nodes["CLIPVisionLoader"][0] and MODE_EXTRAS["animate2"] == ("clip_vision",)
+    assert BY_ROLE[mode_spec("animate2").vae].name == nodes["VAELoader"][0]
+    assert BY_ROLE["clip_vision"].name == nodes["CLIPVisionLoader"][0] and mode_spec("animate2").extra_roles == ("clip_vision",)
     assert BY_ROLE["text_encoder"].name == nodes["CLIPLoader"][0]
     assert "WanAnimate2ToVideo" in nodes and "WanAnimate2Cache" in nodes
 

@@ -338,5 +338,5 @@ def test_deploy_docs_cover_what_the_issue_asks() -> None:
                  "text_encoders", "audio_encoders", "deploy/Dockerfile", "not run", "python -m wan22 worker",
                  "python -m wan22 run", "/runsync", "/status/", "BUCKET_ENDPOINT_URL", "WAN22_PRECOMPUTED_CONDITIONING",
                  "--rp_serve_api", '"workflow": "i2v_fast"', "s3_url", "refresh",
-                 "WAN22_DEFAULT_WORKFLOW", "WAN22_PREFETCH", "`end_image`", "flf2v_fast", "MEDIA_KEYS"):
+                 "WAN22_DEFAULT_WORKFLOW", "WAN22_PREFETCH", "`end_image`", "flf2v_fast", "modes.json"):
         assert must in doc, f"docs/deploy.md does not mention {must!r}"

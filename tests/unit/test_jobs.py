@@ -15,8 +15,9 @@ from support.worker_jobs import b64, bad_jobs, m4a_bytes, mp4_bytes, png_bytes, 
 
 from wan22.api.edits import expected_frames
 from wan22.graph.widgets import nodes_of
+from wan22.plan.modes import mode_spec
 from wan22.serverless import media
-from wan22.serverless.build import load_twin, s2v_chain, stock_prompt, twin_path, typed_prompt
+from wan22.serverless.build import chunk_chain, load_twin, stock_prompt, twin_path, typed_prompt
 from wan22.serverless.jobs import Limits, StockJob, TypedJob, parse_job
 from wan22.serverless.media import JobError
 from wan22.serverless.readiness import Readiness, comfy_folders
@@ -170,7 +171,7 @@ def test_typed_job_and_submit_edit_a_primitive_length_alike(img: str, tmp_path: 
 @pytest.mark.parametrize("frames, lengths", [(33, [33]), (89, [77, 9]), (197, [77, 77, 37])])
 def test_s2v_chain_follows_the_chunk_plan(frames: int, lengths: list[int]) -> None:
     p = load_twin("s2v_fast")
-    assert s2v_chain(p, frames) == lengths
+    assert chunk_chain(p, mode_spec("s2v"), frames) == lengths
     assert len(nodes_of(p, "WanSoundImageToVideoExtend")) == len(lengths) - 1
     assert len(nodes_of(p, "Wan22MoESampler")) == len(lengths)
     assert expected_frames(p) == frames
@@ -339,11 +340,11 @@ def test_flf2v_media_refused(img: str, job: dict[str, Any], expect: str) -> None
         assert "image" in str(e.value).split(":", 1)[1], e.value
 
 
-def test_media_table_covers_every_mode() -> None:
-    from wan22.plan.presets import MODES
-    from wan22.serverless.jobs import MEDIA_KEYS
+def test_typed_keys_hold_every_media_key() -> None:
+    from wan22.plan.modes import MEDIA, MODE_TABLE
+    from wan22.serverless.jobs import TYPED_KEYS
 
-    assert set(MODES) <= set(MEDIA_KEYS), f"modes without a media row: {set(MODES) - set(MEDIA_KEYS)}"
+    assert set(MEDIA) <= set(TYPED_KEYS) and all(set(m.media) <= set(MEDIA) for m in MODE_TABLE)
 
 
 def test_ti2v_image_is_optional_and_others_are_refused(img: str) -> None:
@@ -358,11 +359,11 @@ def test_ti2v_image_is_optional_and_others_are_refused(img: str) -> None:
 
 
 def test_ti2v_sides_are_multiples_of_32() -> None:
-    from wan22.serverless.jobs import SIDE_MULTIPLE, side
+    from wan22.serverless.jobs import side
 
-    assert side("width", 1280, LIMITS, SIDE_MULTIPLE["ti2v"]) == 1280
+    assert side("width", 1280, LIMITS, mode_spec("ti2v").side_multiple) == 1280
     with pytest.raises(JobError, match=r"^input.height: 720 is not a multiple of 32 .*use 704 or 736"):
-        side("height", 720, LIMITS, SIDE_MULTIPLE["ti2v"])
+        side("height", 720, LIMITS, mode_spec("ti2v").side_multiple)
 
 
 def test_animate2_needs_an_image_and_a_video(img: str) -> None:
@@ -405,9 +406,7 @@ def test_new_latent_nodes_share_the_size_rule() -> None:
 
 
 def _media_for(mode: str, img: str) -> dict[str, Any]:
-    from wan22.serverless.jobs import MEDIA_KEYS
-
-    needs, _may = MEDIA_KEYS[mode]
+    needs = mode_spec(mode).needs
     values = {"image": img, "end_image": b64(_red_png()), "audio": b64(m4a_bytes(1.0)), "video": b64(mp4_bytes())}
     return {k: values[k] for k in needs}
 
@@ -436,14 +435,15 @@ def test_typed_prompt_for_every_workflow_id(wid: str, img: str) -> None:
     names = {k: m.stored_name() for k, m in job.media.items()}
     p = typed_prompt(job, names)
     from wan22.api.edits import SIZE_NODES
-    from wan22.serverless.build import MEDIA_LOADERS, media_nodes
+    from wan22.plan.modes import MEDIA
+    from wan22.serverless.build import media_nodes
 
     for key, name in names.items():
-        nodes = media_nodes(p, key)
-        assert nodes, f"{wid}: no {MEDIA_LOADERS[key]} for input.{key}"
+        nodes = media_nodes(p, key, mode_spec(mode))
+        assert nodes, f"{wid}: no {MEDIA[key].loader} for input.{key}"
         assert all(name in p[n]["inputs"].values() for n in nodes)
     sized = [n for ct in SIZE_NODES for n in nodes_of(p, ct)]
-    assert sized, f"{wid}: the twin has none of the size nodes {SIZE_NODES}: add its latent node to api/edits.py"
+    assert sized, f"{wid}: the twin has none of the size nodes {SIZE_NODES}: set its mode's size_node in wan22/data/modes.json"
     for n in sized:
         assert p[n]["inputs"]["width"] == side_px and p[n]["inputs"]["height"] == side_px
     linked = {v[0] for n in p.values() for v in n["inputs"].values() if isinstance(v, list) and len(v) == 2}

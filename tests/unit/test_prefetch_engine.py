@@ -283,10 +283,10 @@ def test_the_bundle_s_vae_is_prefetched_whatever_its_role() -> None:
     from wan22.catalog import BY_ROLE as roles
     from wan22.graph.load_order import node_files
     from wan22.graph.reader import workflow_refs
-    from wan22.plan.presets import VAE_ROLE
+    from wan22.plan.modes import mode_spec
 
     for mode in ("ti2v", "animate2", "i2v"):
-        vae = roles[VAE_ROLE.get(mode, "vae")].name
+        vae = roles[mode_spec(mode).vae].name
         listings = {e.folder: [e.name] for e in roles.values()}
         listings = {k: [e.name for e in roles.values() if e.folder == k] for k in listings}
         bundle = {"class_type": "Wan22BundleLoader", "inputs": {"mode": mode, "high_noise_model": "auto",

@@ -7,8 +7,9 @@ import pytest
 
 from wan22.catalog import BY_ROLE
 from wan22.errors import PlanError
+from wan22.plan.modes import MODE_TABLE, mode_spec
 from wan22.plan.overrides import DEFAULTS, Overrides, overrides_from_inputs
-from wan22.plan.presets import BOUNDARY, PRESET_TABLE, PRESETS_FILE, WORKFLOW_IDS, load_presets
+from wan22.plan.presets import PRESET_TABLE, PRESETS_FILE, WORKFLOW_IDS, load_presets
 from wan22.plan.routing import make_plan, resolve, stages
 from wan22.plan.sigmas import flow_sigma_table, sigmas_for, split_closed_form, split_step
 
@@ -33,7 +34,7 @@ def test_split_steps_match_fact_sheet(key: tuple[float, int]) -> None:
 def test_split_is_not_half_and_follows_closed_form() -> None:
     for n in range(2, 80):
         for shift in (3.0, 5.0, 8.0, 12.0):
-            for b in BOUNDARY.values():
+            for b in {m.boundary for m in MODE_TABLE if m.boundary is not None}:
                 s = split_step(sigmas_for("simple", n, shift), b)
                 cf = min(max(split_closed_form(n, shift, b), 1), n - 1)
                 assert abs(s - cf) <= 1, (n, shift, b, s, cf)
@@ -281,7 +282,7 @@ def test_fast_motion_runs_a_base_stage_then_both_lightning_stages(mode: str) -> 
     assert [x.role for x in low.loras] == [f"lora_{mode}_low"]
     assert [(s.start_step, s.end_step, s.cfg) for s in p.stages] == [(0, 2, 3.5), (2, 3, 1.0), (3, 6, 1.0)]
     assert [(s.add_noise, s.return_with_leftover_noise) for s in p.stages] == [(True, True), (False, True), (False, False)]
-    assert p.split_step == split_step(p.sigmas, BOUNDARY[mode])  # the low expert takes over at the boundary
+    assert p.split_step == split_step(p.sigmas, mode_spec(mode).boundary or 0.0)  # the low expert takes over at the boundary
     d = p.as_dict()
     assert [st["cfg"] for st in d["stages"]] == [3.5, 1.0, 1.0] and d["stages"][0]["lora"] is None
     text = p.text()

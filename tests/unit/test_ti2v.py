@@ -20,7 +20,8 @@ import pytest
 from wan22.catalog import BY_ROLE, FILES
 from wan22.demo.demo_volume import FIVE_B_EXTRA, make_demo_volume, make_sparse_volume, sparse_tensors_for, write_sparse
 from wan22.plan.bundle_spec import resolve_bundle
-from wan22.plan.presets import MODES, PRESETS_OF_MODE, SINGLE_MODEL_MODES, VAE_ROLE, get_preset
+from wan22.plan.modes import MODES, mode_spec
+from wan22.plan.presets import PRESETS_OF_MODE, SINGLE_MODEL_MODES, get_preset
 from wan22.plan.routing import make_plan
 from wan22.volume.checks import check_model_file
 from wan22.volume.identify import identify
@@ -29,7 +30,7 @@ from wan22.volume.roots import resolve
 from wan22.volume.safetensors_header import Header, build_header, parse_header, read_header
 
 REPO = Path(__file__).resolve().parents[2]
-FOURTEEN_B_MODES = [m for m in MODES if m != "ti2v" and VAE_ROLE.get(m, "vae") == "vae"]
+FOURTEEN_B_MODES = [m for m in MODES if m != "ti2v" and mode_spec(m).vae == "vae"]
 
 
 def _template() -> dict[str, Any] | None:

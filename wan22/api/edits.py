@@ -23,18 +23,21 @@ from typing import Any
 
 from ..errors import WorkflowError
 from ..graph.widgets import FILE_INPUTS, JSON, SEED_INPUTS, consumers, is_link, nodes_of, sorted_nodes
+from ..plan.modes import MODE_TABLE
 
 TINY = {"width": 64, "height": 64, "length": 9}
-SIZE_NODES = ("WanImageToVideo", "WanFirstLastFrameToVideo", "WanSoundImageToVideo", "WanAnimateToVideo",
-              "EmptyHunyuanLatentVideo", "Wan22ImageToVideoLatent", "WanAnimate2ToVideo")  # width/height/length
-LENGTH_NODES = (*SIZE_NODES, "WanSoundImageToVideoExtend")
-LATENT_SOURCES = ("WanImageToVideo", "WanFirstLastFrameToVideo", "WanSoundImageToVideo", "WanSoundImageToVideoExtend",
-                  "EmptyHunyuanLatentVideo",
-                  "Wan22ImageToVideoLatent")  # ti2v: ((length - 1) // 4) + 1 latent frames (comfy_extras/nodes_wan.py)
+# The size node of every mode (width/height/length) and the continuation nodes with only a length
+# (modes.json `size_node`, `extend_node`).
+SIZE_NODES = tuple(dict.fromkeys(m.size_node for m in MODE_TABLE))
+_EXTEND_NODES = tuple(dict.fromkeys(m.extend_node for m in MODE_TABLE if m.extend_node))
+LENGTH_NODES = (*SIZE_NODES, *_EXTEND_NODES)
+# Size nodes that put the reference image in front of the latent (modes.json `reference_latent`):
+# one more latent frame; output 3 trim_latent = 1, output 4 trim_image = 0 without continue_motion
+# (comfy_extras/nodes_wan.py WanAnimateToVideo, WanAnimate2ToVideo).
+REFERENCE_NODES = tuple(dict.fromkeys(m.size_node for m in MODE_TABLE if m.reference_latent))
+# Nodes whose latent has ((length - 1) // 4) + 1 frames (comfy_extras/nodes_wan.py).
+LATENT_SOURCES = (*(n for n in SIZE_NODES if n not in REFERENCE_NODES), *_EXTEND_NODES)
 SAMPLERS = ("Wan22MoESampler", "KSampler", "KSamplerAdvanced")
-# Both put the reference image in front of the latent (one more latent frame; output 3 trim_latent = 1,
-# output 4 trim_image = 0 without continue_motion): comfy_extras/nodes_wan.py.
-ANIMATE_NODES = ("WanAnimateToVideo", "WanAnimate2ToVideo")  # ---- animate2
 
 
 # --------------------------------------------------------------------------- submit's edits
@@ -199,9 +202,9 @@ class _Frames:
             src = self.prompt[v[0]]
             if str(src["class_type"]).startswith("Primitive") and not is_link(src["inputs"].get("value")):
                 return int(src["inputs"]["value"])  # PrimitiveInt & co. (the official templates' lengths)
-            if src["class_type"] in ANIMATE_NODES and v[1] == 3:  # trim_latent (one reference image)
+            if src["class_type"] in REFERENCE_NODES and v[1] == 3:  # trim_latent (one reference image)
                 return 1
-            if src["class_type"] in ANIMATE_NODES and v[1] == 4:  # trim_image (no continue_motion)
+            if src["class_type"] in REFERENCE_NODES and v[1] == 4:  # trim_image (no continue_motion)
                 return 0
             raise WorkflowError(f"cannot compute a frame count through node {v[0]} ({src['class_type']}) output {v[1]}")
         return int(v)
@@ -211,7 +214,7 @@ class _Frames:
         ct, ins = self.prompt[nid]["class_type"], self.prompt[nid]["inputs"]
         if ct in LATENT_SOURCES:
             return latent_frames(self.value(ins["length"]))
-        if ct in ANIMATE_NODES:
+        if ct in REFERENCE_NODES:
             return latent_frames(self.value(ins["length"])) + 1
         if ct in SAMPLERS:
             return self.latent(ins["latent_image"])
@@ -256,7 +259,7 @@ def expected_frames(prompt: Mapping[str, Any], save_node: str | None = None) -> 
 
 # --------------------------------------------------------------------------- submit's graph edits
 
-EXTRA_VIDEO_NODES = ("EmptyHunyuanLatentVideo",)
+EXTRA_VIDEO_NODES = tuple(n for n in SIZE_NODES if not n.startswith("Wan"))  # a mode's size node by another name
 STEP_NODES = ("KSampler", "KSamplerAdvanced", "BasicScheduler", "Wan22ModeRouter")
 CFG_NODES = ("KSampler", "KSamplerAdvanced", "SamplerCustom", "CFGGuider", "Wan22ModeRouter")
 # flag -> (input name, which node types take it, what to call them in an error)

@@ -15,8 +15,8 @@ from ..errors import MissingFilesError, PlanError
 from ..graph.pack_nodes import BUNDLE, ROUTER, linked_bundle, router_loras
 from ..graph.widgets import InputSpec, ObjectInfo, input_specs, sorted_nodes
 from ..plan.bundle_spec import BUNDLE_INPUTS, resolve_bundle, resolve_lora
+from ..plan.modes import MODES
 from ..plan.overrides import AUTO, NONE
-from ..plan.presets import MODES
 
 BUNDLE_INPUT_NAMES = frozenset(i.name for i in BUNDLE_INPUTS)
 

@@ -8,7 +8,8 @@ import os
 import sys
 
 from ..plan.lightning import CHOICES as LIGHTNING_CHOICES
-from ..plan.presets import MODES, PRESETS
+from ..plan.modes import MODES
+from ..plan.presets import PRESETS
 
 
 def cmd_plan(a: argparse.Namespace) -> int:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from ..catalog import BY_ROLE
 from ..errors import MissingFilesError
+from .modes import MODE_TABLE, MODES, check_bundle_inputs
 from .overrides import AUTO as AUTO
 from .overrides import NONE as NONE
-from .presets import MODES, VAE_ROLE
 
 
 @dataclass(frozen=True)
@@ -26,33 +26,42 @@ class BundleInput:
     optional: bool = False  # 'none' skips loading it (the output is then empty)
 
 
+def _roles(name: str) -> dict[str, str]:
+    """mode -> the role input `name` loads for it (modes.json), for the modes that use it."""
+    return {m.mode: m.bundle_roles[name] for m in MODE_TABLE if name in m.bundle_roles}
+
+
+# The loader's inputs (node schema: names and folders are a contract); which role each loads for
+# which mode is the modes' rows (modes.json).
 BUNDLE_INPUTS: tuple[BundleInput, ...] = (
-    BundleInput("high_noise_model", "diffusion_models", {"i2v": "i2v_high", "t2v": "t2v_high", "flf2v": "i2v_high"},
+    BundleInput("high_noise_model", "diffusion_models", _roles("high_noise_model"),
                 "i2v/t2v/flf2v: the high-noise expert (runs the first, noisiest steps). 'auto' = the standard file name for the mode."),
-    BundleInput("low_noise_model", "diffusion_models", {"i2v": "i2v_low", "t2v": "t2v_low", "flf2v": "i2v_low"},
+    BundleInput("low_noise_model", "diffusion_models", _roles("low_noise_model"),
                 "i2v/t2v/flf2v: the low-noise expert (runs the remaining steps). 'auto' = the standard file name for the mode."),
-    BundleInput("model", "diffusion_models", {"s2v": "s2v", "animate": "animate", "ti2v": "ti2v5b", "animate2": "animate2"},
+    BundleInput("model", "diffusion_models", _roles("model"),
                 "s2v/animate/ti2v/animate2: the single diffusion model. 'auto' = the standard file name for the mode "
                 "(animate2: the quality and the distilled file, whichever are there; the router's preset picks)."),
-    BundleInput("text_encoder", "text_encoders", dict.fromkeys(MODES, "text_encoder"),
+    BundleInput("text_encoder", "text_encoders", _roles("text_encoder"),
                 "umT5-XXL, loaded with CLIPLoader type 'wan'. 'none' skips it (about 6.7 GB of RAM) for graphs "
                 "that bring their own conditioning, e.g. API workflows with precomputed embeddings.", optional=True),
-    BundleInput("vae", "vae", {m: VAE_ROLE.get(m, "vae") for m in MODES},
+    BundleInput("vae", "vae", _roles("vae"),
                 "The Wan 2.1 VAE for every Wan 2.2 14B mode; ti2v (the 5B model) needs the Wan 2.2 VAE (wan2.2_vae). "
                 "The loader refuses the other one."),
-    BundleInput("clip_vision", "clip_vision", {"animate": "clip_vision", "animate2": "clip_vision"},
+    BundleInput("clip_vision", "clip_vision", _roles("clip_vision"),
                 "animate/animate2 only: CLIP ViT-H. Wan 2.2 I2V does not use CLIP vision."),
-    BundleInput("audio_encoder", "audio_encoders", {"s2v": "audio_encoder"},
+    BundleInput("audio_encoder", "audio_encoders", _roles("audio_encoder"),
                 "s2v only: wav2vec2 large (1024-d)."),
 )
 INPUT_BY_NAME = {i.name: i for i in BUNDLE_INPUTS}
-# ---- animate2
-# Inputs that serve more than one role of a mode. Animate 2's quality and distilled presets run
-# different model files (templates video_wan_animate2 / _distilled), and the bundle is set by mode
-# only: with 'auto' the `model` input resolves every one of them that is on the volume (at least one
-# must be) and the router's preset takes its own; a chosen file serves the role whose standard name
-# it has, or every role when it has neither (the user's own build).
-ALSO_ROLES: dict[tuple[str, str], tuple[str, ...]] = {("model", "animate2"): ("animate2_distill",)}
+check_bundle_inputs(MODE_TABLE, {i.name: i.folder for i in BUNDLE_INPUTS})
+# Inputs that serve more than one role of a mode (a row's expert input with several roles).
+# Animate 2's quality and distilled presets run different model files (templates
+# video_wan_animate2 / _distilled), and the bundle is set by mode only: with 'auto' the `model`
+# input resolves every one of them that is on the volume (at least one must be) and the router's
+# preset takes its own; a chosen file serves the role whose standard name it has, or every role
+# when it has neither (the user's own build).
+ALSO_ROLES: dict[tuple[str, str], tuple[str, ...]] = {
+    (inp, m.mode): also for m in MODE_TABLE for inp, also in m.also_roles.items()}
 EXPERT_INPUTS = ("high_noise_model", "low_noise_model", "model")
 
 

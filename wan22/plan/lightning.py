@@ -19,8 +19,9 @@ from typing import Any
 
 from ..catalog import BY_ROLE, LIGHTNING_DATA, lightning_role
 from ..errors import PlanError
+from .modes import FAMILIES, FAMILY_MODES, family
 from .overrides import AUTO, Overrides
-from .presets import EXPERT_TASK, Preset
+from .presets import Preset
 
 SIDES = ("high", "low")
 # The presets whose LoRA slots a generation fills: the 4-step pair, and the 3-stage recipe whose
@@ -106,8 +107,8 @@ def _side(gid: str, side: str, raw: Any) -> Side | None:
 def _generation(raw: Mapping[str, Any]) -> Generation:
     gid = raw.get("id")
     where = f"{LIGHTNING_DATA.name}: generation {gid!r}"
-    if not isinstance(gid, str) or raw.get("kind") not in KINDS or raw.get("task") not in ("i2v", "t2v"):
-        raise PlanError(f"{where}: needs a string 'id', 'kind' one of {KINDS} and 'task' i2v or t2v")
+    if not isinstance(gid, str) or raw.get("kind") not in KINDS or raw.get("task") not in FAMILIES:
+        raise PlanError(f"{where}: needs a string 'id', 'kind' one of {KINDS} and 'task' {' or '.join(FAMILIES)}")
     s = raw.get("settings") or {}
     try:
         card = Card(int(s["steps"]), float(s["cfg"]), float(s["strength"]), float(s["shift"]), str(s["sampler"]),
@@ -198,11 +199,11 @@ def preset_generation(p: Preset) -> Generation | None:
 
 
 def applies(mode: str, preset: str) -> bool:
-    return mode in EXPERT_TASK and preset in LIGHTNING_PRESETS
+    return family(mode) is not None and preset in LIGHTNING_PRESETS
 
 
 def _explicit(mode: str, p: Preset, lid: str) -> Generation:
-    task = EXPERT_TASK[mode]
+    task = str(family(mode))  # `apply` comes here for a family's modes only
     gen = BY_ID.get(lid)
     if gen is None:
         raise PlanError(f"unknown lightning generation {lid!r}: use 'auto' or one of {', '.join(CHOICES[1:])}")
@@ -227,7 +228,7 @@ def _explicit(mode: str, p: Preset, lid: str) -> Generation:
 def _auto(mode: str, p: Preset, ov: Overrides) -> Generation | None:
     """What 'auto' runs: the distilled experts the user chose, the generation of a LoRA the user
     chose, else the newest complete pair on the volume (when known), else the preset's own."""
-    task = EXPERT_TASK[mode]
+    task = family(mode)
     experts = [identify(f) for f in ov.experts.values()]
     if experts and all(e is not None and e[0].kind == "experts" for e in experts):
         gens = {e[0].id for e in experts if e is not None}
@@ -252,7 +253,7 @@ def apply(mode: str, p: Preset, ov: Overrides) -> tuple[Preset, Overrides, Gener
     if not applies(mode, p.preset):
         if lid is not None:
             raise PlanError(f"lightning {lid} applies to the presets {', '.join(LIGHTNING_PRESETS)} of modes "
-                            f"{', '.join(EXPERT_TASK)}; {mode}/{p.preset} has no 4-step LoRA pair: set lightning to 'auto'")
+                            f"{', '.join(FAMILY_MODES)}; {mode}/{p.preset} has no 4-step LoRA pair: set lightning to 'auto'")
         return p, ov, None, ""
     gen = _explicit(mode, p, lid) if lid is not None else _auto(mode, p, ov)
     if gen is None:
@@ -300,9 +301,9 @@ def refusals(mode: str, experts: Mapping[str, str], loras: Collection[tuple[str,
     `loras` the (slot, file) pairs on the experts."""
     problems: list[str] = []
     warnings: list[str] = []
-    if mode not in EXPERT_TASK or len(experts) != 2:
+    task = family(mode)
+    if task is None or len(experts) != 2:
         return problems, warnings
-    task = EXPERT_TASK[mode]
     hx, lx = (identify(f) for f in experts.values())
     distilled = {s: x[0] for s, x in zip(SIDES, (hx, lx), strict=True) if x is not None and x[0].kind == "experts"}
     for slot, file in loras:

@@ -2,8 +2,8 @@
 
 The table is data, not code: each row names its fields (no positional arguments to count), and
 the loader checks every row (known fields, types, catalog roles, one row per key) so a bad edit
-fails at import with the file, the row and the field. Everything else about a mode that is a fact
-of the model (the MoE boundary, which LoRAs are 4-step Lightning LoRAs) stays here in Python.
+fails at import with the file, the row and the field. What a mode is (its files, boundary, media,
+nodes) is its row in modes.json (`modes.ModeSpec`); a preset's experts must be the mode's.
 """
 
 from __future__ import annotations
@@ -16,26 +16,9 @@ from typing import Any
 
 from ..catalog import BY_ROLE
 from ..errors import PlanError
+from .modes import MODE_BY_NAME, MODES, mode_spec
 
-MODES = ("i2v", "t2v", "s2v", "animate", "flf2v", "ti2v", "animate2")
 PRESETS = ("quality", "fast", "fast_480p", "fast_motion", "distilled")
-
-# The expert family each two-expert mode runs on: first-last-frame video (core
-# WanFirstLastFrameToVideo) runs on the I2V A14B experts (ComfyUI template video_wan2_2_14B_flf2v
-# loads wan2.2_i2v_{high,low}_noise_14B_fp8_scaled and the I2V 4-step LoRAs), no new download.
-EXPERT_TASK = {"i2v": "i2v", "t2v": "t2v", "flf2v": "i2v"}
-
-# MoE boundaries of the official configs (wan/configs/wan_{i2v,t2v}_A14B.py); flf2v uses the I2V
-# experts and so the I2V boundary (at 20 steps, shift 8 it splits at step 10, as the template does).
-BOUNDARY = {"i2v": 0.900, "t2v": 0.875, "flf2v": 0.900}
-
-# The VAE each mode decodes with (catalog role): every 14B model uses the Wan 2.1 VAE ('vae');
-# a mode that needs another one (the 5B model's Wan 2.2 VAE) is listed here.
-VAE_ROLE: dict[str, str] = {"ti2v": "vae22", "animate2": "vae_bf16"}  # the TI2V 5B model: template video_wan2_2_5B_ti2v loads wan2.2_vae
-# Animate 2: templates video_wan_animate2{,_distilled} load Wan2_1_VAE_bf16 (the Wan 2.1 VAE in bf16).
-
-# Roles a mode needs besides its experts, LoRAs, text encoder and VAE.
-MODE_EXTRAS: dict[str, tuple[str, ...]] = {"s2v": ("audio_encoder",), "animate": ("clip_vision",), "animate2": ("clip_vision",)}
 
 # The 4-step Lightning LoRAs are distilled for exactly these settings.
 LIGHTNING_ROLES = ("lora_i2v_high", "lora_i2v_low", "lora_t2v_high", "lora_t2v_low")
@@ -102,7 +85,8 @@ class Preset:
         roles: list[str] = list(self.experts)
         for stage in self.loras:
             roles += [u.role for u in stage if u.role not in self.optional]
-        roles += ["text_encoder", VAE_ROLE.get(self.mode, "vae"), *MODE_EXTRAS.get(self.mode, ())]
+        spec = MODE_BY_NAME[self.mode]
+        roles += [spec.text_encoder, spec.vae, *spec.extra_roles]
         return tuple(dict.fromkeys(roles))
 
 
@@ -202,6 +186,14 @@ def _row(where: str, raw: Any) -> Preset:
                   stages=_layout(where, raw.get("stages"), len(experts)))
 
 
+def _fits_mode(where: str, p: Preset) -> None:
+    """The row's experts are its mode's (modes.json), one per expert input, in order."""
+    spec = MODE_BY_NAME[p.mode]
+    if len(p.experts) != len(spec.experts) or any(r not in roles for r, (_inp, roles) in zip(p.experts, spec.experts)):
+        want = " and ".join("/".join(roles) for _inp, roles in spec.experts)
+        raise _fail(where, f"'experts' must be mode {p.mode}'s ({want}: modes.json), got {list(p.experts)}")
+
+
 def load_presets(doc: Mapping[str, Any]) -> tuple[Preset, ...]:
     """The presets of a presets.json document, each row checked; PlanError names the row and field."""
     rows = doc.get("presets")
@@ -213,9 +205,13 @@ def load_presets(doc: Mapping[str, Any]) -> tuple[Preset, ...]:
         p = _row(f"row {i} ({label})", raw)
         if p.mode not in MODES or p.preset not in PRESETS:
             raise _fail(f"row {i} ({label})", f"mode must be one of {MODES} and preset one of {PRESETS}")
+        _fits_mode(f"row {i} ({label})", p)
         if any((q.mode, q.preset) == (p.mode, p.preset) for q in table):
             raise _fail(f"row {i} ({label})", "a second row for this mode and preset")
         table.append(p)
+    bare = [m for m in MODES if not any((p.mode, p.preset) == (m, "quality") for p in table)]
+    if bare:
+        raise _fail("top level", f"mode {bare[0]} has no 'quality' row (every mode needs one: the refusals name it)")
     return tuple(table)
 
 
@@ -224,14 +220,12 @@ PRESET_BY_KEY: dict[tuple[str, str], Preset] = {(p.mode, p.preset): p for p in P
 WORKFLOW_IDS: tuple[str, ...] = tuple(p.workflow_id for p in PRESET_TABLE)
 PRESETS_OF_MODE: dict[str, tuple[str, ...]] = {m: tuple(p.preset for p in PRESET_TABLE if p.mode == m) for m in MODES}
 # Modes that run one model (no high/low hand-off): their router has one LoRA slot, lora_high.
-SINGLE_MODEL_MODES: tuple[str, ...] = tuple(
-    m for m in MODES if all(len(p.experts) == 1 for p in PRESET_TABLE if p.mode == m))
+SINGLE_MODEL_MODES: tuple[str, ...] = tuple(m for m in MODES if MODE_BY_NAME[m].single_model)
 
 
 def get_preset(mode: str, preset: str) -> Preset:
     """The preset row, or PlanError naming the modes or the presets of `mode` to use."""
-    if mode not in MODES:
-        raise PlanError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    mode_spec(mode)
     p = PRESET_BY_KEY.get((mode, preset))
     if p is None:
         raise PlanError(

@@ -17,10 +17,9 @@ from typing import Any
 from ..catalog import BY_NAME, BY_ROLE, CatalogFile
 from ..errors import PlanError
 from . import lightning as lx
+from .modes import MODE_TABLE, mode_spec
 from .overrides import CFG_MAX, LORA_STRENGTH_MAX, SHIFT_MAX, STEPS_MAX, Overrides
 from .presets import (
-    BOUNDARY,
-    EXPERT_TASK,
     LIGHTNING_ROLES,
     PRESET_BY_KEY,
     LoraUse,
@@ -223,9 +222,10 @@ def _experts(mode: str, p: Preset, ov: Overrides) -> tuple[dict[str, str], list[
         if noise is not None and noise != side:
             problems.append(f"{fname} is a {noise}-noise expert but is set as the {side}-noise expert: use {want.name}")
         task = _lora_task(fname)
-        if task is not None and task != EXPERT_TASK.get(mode, mode):
+        family = mode_spec(mode).family or mode
+        if task is not None and task != family:
             problems.append(f"{fname} is a {task.upper()} expert but mode {mode} runs on the "
-                            f"{EXPERT_TASK.get(mode, mode).upper()} experts: use {want.name}")
+                            f"{family.upper()} experts: use {want.name}")
     return files, problems
 
 
@@ -330,26 +330,15 @@ def _pairing_problems(mode: str, slot: str, preset_uses: tuple[LoraUse, ...], lo
     task = _lora_task(name)
     noise = _lora_noise(name)
     right = ", ".join(BY_ROLE[u.role].name for u in preset_uses) or "no LoRA (preset 'quality')"
-    if mode in EXPERT_TASK:
-        family = EXPERT_TASK[mode]
+    spec = mode_spec(mode)
+    if spec.family is not None:
+        family = spec.family
         if task is not None and task != family:
             out.append(f"{name} is a {task.upper()} LoRA but the {slot}-noise expert is {family.upper()}: use {right}")
         if noise is not None and noise != slot:
             out.append(f"{name} is the {noise}-noise LoRA but it is on the {slot}-noise expert: use {right}")
-    elif mode == "s2v":
-        if lora.role in ("lora_i2v_high", "lora_i2v_low", "lora_i2v_480p"):
-            out.append(f"{name} is an I2V LoRA; S2V's 4-step LoRA is {BY_ROLE['lora_t2v_high'].name}")
-        if noise == "low":
-            out.append(f"{name} is a low-noise LoRA; S2V's 4-step LoRA is the high-noise {BY_ROLE['lora_t2v_high'].name}")
-    elif mode == "animate":
-        if lora.role in LIGHTNING_ROLES:
-            out.append(f"{name} is a Wan 2.2 Lightning expert LoRA; Animate uses {BY_ROLE['lora_i2v_480p'].name}")
-    elif mode == "ti2v" and (lora.role is not None or "14b" in name.lower()):
-        # every LoRA the catalog knows is for the 14B models (width 5120); the 5B model is 3072 wide
-        out.append(f"{name} is a LoRA for the Wan 14B models and does not fit the TI2V 5B model: "
-                   "set lora_high to 'none' (no step-distill LoRA for 5B is published)")
-    if lora.role == RELIGHT_ROLE and mode != "animate":
-        out.append(f"{name} is the Animate relight LoRA and only fits the Animate model")
+    out += [rule.message(name) for rule in spec.lora_rules if rule.matches(lora.role, name, noise)]
+    out += [f"{name} is {why}" for m in MODE_TABLE if m.mode != mode for role, why in m.own_loras if lora.role == role]
     if not 0 < abs(lora.strength) <= LORA_STRENGTH_MAX:
         out.append(f"LoRA strength {lora.strength:g} for {name} is out of range: "
                    f"use a value in (0, {LORA_STRENGTH_MAX:g}]")
@@ -375,7 +364,7 @@ def resolve(mode: str, preset: str, overrides: Overrides | None = None) -> Setti
         (slot, lo.file) for slot, stage in zip(slots, loras, strict=True) for lo in stage], cfg, steps)
     warnings += lx_warnings
     problems += expert_problems + lora_problems + layout_problems + distill_problems + lx_problems
-    boundary = BOUNDARY.get(mode) if len(p.experts) == 2 else None
+    boundary = mode_spec(mode).boundary if len(p.experts) == 2 else None
     split = ov.split_step if ov.split_step is not None and ov.split_step >= 0 else None
     if boundary is not None and split is not None and not 0 <= split <= steps:
         problems.append(f"split_step {split} is out of range: use 0-{steps} (-1 computes it from the boundary)")

@@ -2,11 +2,14 @@
 one graph per workflow in the whole product), and stock jobs' input names -> stored names.
 
 A typed job changes only what it names: the input files, prompt texts, seed, size, frame count,
-fps and the router's steps/cfg/shift. `image` goes to every LoadImage but the one feeding a
-first-last-frame node's `end_image`, which gets `end_image`. A ti2v job without an image drops the
-twin's LoadImage and its link into Wan22ImageToVideoLatent's optional `start_image` (pure T2V). For s2v the Extend chain is cut or grown to the audio's
-chunk plan (`wan22.audio.frames.frame_plan`): one WanSoundImageToVideo, then one
-WanSoundImageToVideoExtend + sampler + LatentConcat per further chunk, as the twin wires its one.
+fps and the router's steps/cfg/shift. What differs by mode is the mode's row (`plan.modes`):
+`image` goes to every LoadImage but the one feeding the size node's `end_image_input` (flf2v's
+WanFirstLastFrameToVideo `end_image`), which gets `end_image`. A job without an image its mode
+`may` take drops the twin's LoadImage and its link into the size node's `optional_image_input`
+(ti2v: Wan22ImageToVideoLatent's `start_image`, pure T2V). For a `chunked_audio` mode (s2v) the
+Extend chain is cut or grown to the audio's chunk plan (`wan22.audio.frames.frame_plan`): one
+size node (WanSoundImageToVideo), then one `extend_node` + sampler + LatentConcat per further
+chunk, as the twin wires its one.
 
 `precomputed` (the worker's WAN22_PRECOMPUTED_CONDITIONING test/demo switch) swaps each
 CLIPTextEncode for the demo volume's precomputed conditioning, since the umT5 stand-in takes
@@ -25,15 +28,14 @@ from ..api.edits import SIZE_NODES, set_file_input, set_seed, set_size, set_text
 from ..audio.frames import DEFAULT_CHUNK, S2V_AUDIO_FPS, frame_plan
 from ..errors import Wan22Error, WorkflowError
 from ..graph.widgets import consumers, is_link, nodes_of
+from ..plan.modes import MEDIA, MODE_TABLE, ModeSpec, mode_spec
 from ..plan.presets import preset_for_workflow
 from .jobs import StockJob, TypedJob
 
 JSON = dict[str, Any]
 TWINS = Path(__file__).resolve().parents[2] / "example_workflows" / "api"
-MEDIA_LOADERS = {"image": "LoadImage", "end_image": "LoadImage", "audio": "LoadAudio", "video": "LoadVideo"}
-END_IMAGE_INPUT = "end_image"  # WanFirstLastFrameToVideo's last-frame input
 # Inputs an image may be left out of (the node runs without it): a ti2v job without an image.
-OPTIONAL_IMAGE_INPUTS = {("Wan22ImageToVideoLatent", "start_image")}
+OPTIONAL_IMAGE_INPUTS = {(m.size_node, m.optional_image_input) for m in MODE_TABLE if m.optional_image_input}
 IMAGE_PASS_THROUGH = ("ImageScale", "ImageScaleBy", "ImageScaleToTotalPixels", "ImageResizeKJ")
 
 
@@ -72,14 +74,17 @@ def _consumer(prompt: Mapping[str, Any], src: str, input_name: str, class_type: 
         v = prompt[nid]["inputs"].get(input_name)
         if is_link(v) and v[0] == src:
             return nid
-    raise WorkflowError(f"the s2v twin has no {class_type} reading node {src}'s {input_name}")
+    raise WorkflowError(f"the chunked twin has no {class_type} reading node {src}'s {input_name}")
 
 
-def s2v_chain(prompt: JSON, frames: int, chunk: int = DEFAULT_CHUNK) -> list[int]:
-    """Make the twin's S2V chain match `frames` in chunks of `chunk`; returns the step lengths."""
+def chunk_chain(prompt: JSON, spec: ModeSpec, frames: int, chunk: int = DEFAULT_CHUNK) -> list[int]:
+    """Make the twin's chunk chain of a `chunked_audio` mode (its size node, then one extend node
+    per further chunk) match `frames` in chunks of `chunk`; returns the step lengths."""
+    if spec.extend_node is None:
+        raise WorkflowError(f"mode {spec.mode} has no extend node (modes.json 'extend_node'): its twin has no chunk chain")
     plan = frame_plan(0.0, S2V_AUDIO_FPS, chunk, frames=frames)
-    first = _only(prompt, "WanSoundImageToVideo")
-    ext = _only(prompt, "WanSoundImageToVideoExtend")
+    first = _only(prompt, spec.size_node)
+    ext = _only(prompt, spec.extend_node)
     k1 = _consumer(prompt, first, "latent_image", "Wan22MoESampler")
     k2 = _consumer(prompt, ext, "latent_image", "Wan22MoESampler")
     cat = _consumer(prompt, k2, "samples2", "LatentConcat")
@@ -103,18 +108,20 @@ def s2v_chain(prompt: JSON, frames: int, chunk: int = DEFAULT_CHUNK) -> list[int
     return [s.length for s in plan.steps]
 
 
-def _feeds_end_image(prompt: Mapping[str, Any], nid: str) -> bool:
-    return any(name == END_IMAGE_INPUT for _c, name, _s in consumers(prompt, nid))
+def _feeds(prompt: Mapping[str, Any], nid: str, input_name: str | None) -> bool:
+    return input_name is not None and any(name == input_name for _c, name, _s in consumers(prompt, nid))
 
 
-def media_nodes(prompt: Mapping[str, Any], key: str) -> list[str]:
-    """The loader nodes a job's media key fills: `end_image` the LoadImage feeding an `end_image`
-    input, `image` every other LoadImage, `audio`/`video` every LoadAudio/LoadVideo."""
-    ids = nodes_of(prompt, MEDIA_LOADERS[key])
+def media_nodes(prompt: Mapping[str, Any], key: str, spec: ModeSpec | None = None) -> list[str]:
+    """The loader nodes a job's media key fills: `end_image` the LoadImage feeding the mode's
+    `end_image_input`, `image` every other LoadImage, `audio`/`video` every LoadAudio/LoadVideo.
+    Without `spec`, a LoadImage feeding any mode's end-image input counts as the end image."""
+    ids = nodes_of(prompt, MEDIA[key].loader)
+    ends = [spec.end_image_input] if spec is not None else [m.end_image_input for m in MODE_TABLE]
     if key == "end_image":
-        return [n for n in ids if _feeds_end_image(prompt, n)]
+        return [n for n in ids if any(_feeds(prompt, n, e) for e in ends)]
     if key == "image":
-        return [n for n in ids if not _feeds_end_image(prompt, n)]
+        return [n for n in ids if not any(_feeds(prompt, n, e) for e in ends)]
     return ids
 
 
@@ -137,20 +144,21 @@ def typed_prompt(job: TypedJob, names: Mapping[str, str], precomputed: bool = Fa
     """The API prompt for a typed job; `names` maps image/end_image/audio/video to their stored
     names (an optional image left out: its loader is dropped, see `drop_image`)."""
     prompt = load_twin(job.workflow, root)
+    spec = mode_spec(job.mode)
     for key, name in names.items():
-        set_file_input(prompt, MEDIA_LOADERS[key], name, media_nodes(prompt, key))
-    if job.mode == "ti2v" and "image" not in names:
-        for nid in media_nodes(prompt, "image"):
+        set_file_input(prompt, MEDIA[key].loader, name, media_nodes(prompt, key, spec))
+    if spec.optional_image_input and "image" in spec.may and "image" not in names:
+        for nid in media_nodes(prompt, "image", spec):
             drop_image(prompt, nid)
     set_texts(prompt, job.prompt, job.negative_prompt)
-    set_size(prompt, job.width, job.height, None if job.mode == "s2v" else job.frames, job.fps)
+    set_size(prompt, job.width, job.height, None if spec.chunked_audio else job.frames, job.fps)
     set_seed(prompt, job.seed)
     for nid in nodes_of(prompt, "Wan22ModeRouter"):
         prompt[nid]["inputs"].update(job.router)
     for nid in nodes_of(prompt, "Wan22BundleLoader"):  # input.lightning: a distilled expert pair
         prompt[nid]["inputs"].update(job.bundle)
-    if job.mode == "s2v" and job.frames is not None:
-        s2v_chain(prompt, job.frames)
+    if spec.chunked_audio and job.frames is not None:
+        chunk_chain(prompt, spec, job.frames)
     return use_precomputed_conditioning(prompt) if precomputed else prompt
 
 

@@ -7,7 +7,8 @@ Typed job (contract, docs/deploy.md)::
 
 plus `end_image` (flf2v: the last frame), `audio` (s2v), `video` (animate, animate2: the driving
 video), optional `steps`/`cfg`/`shift`/`lightning` (judged by the router's own rules) and `timeout` (seconds,
-at most the worker's limit). Which media keys each mode takes is one table, MEDIA_KEYS.
+at most the worker's limit). Which media keys each mode takes, and the side multiple, are the mode's
+row (wan22/data/modes.json: `needs`, `may`, `side_multiple`).
 
 Stock worker-comfyui job: `{"workflow": <API prompt>, "images": [{"name", "image"}],
 "files": [{"name", "data"}]}`.
@@ -30,28 +31,15 @@ from ..audio.frames import DEFAULT_CHUNK, S2V_AUDIO_FPS, frame_plan
 from ..errors import Wan22Error
 from ..plan.lightning import BY_ID as LIGHTNING_BY_ID
 from ..plan.lightning import CHOICES as LIGHTNING_CHOICES
+from ..plan.modes import MEDIA, mode_spec
 from ..plan.overrides import overrides_from_inputs
 from ..plan.presets import WORKFLOW_IDS, preset_for_workflow
 from ..plan.routing import make_plan, stage_names
 from .media import JobError, Media, load
 
-TYPED_KEYS = ("workflow", "image", "end_image", "audio", "video", "prompt", "negative_prompt", "seed", "width", "height",
+TYPED_KEYS = ("workflow", *MEDIA, "prompt", "negative_prompt", "seed", "width", "height",
               "frames", "fps", "steps", "cfg", "shift", "timeout", "lightning")
 STOCK_KEYS = ("workflow", "images", "files")
-# mode -> (media keys it needs, media keys it may take); docs/deploy.md shows the same table.
-MEDIA_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "i2v": (("image",), ()),
-    "t2v": ((), ()),
-    "s2v": (("image", "audio"), ()),
-    "animate": (("image", "video"), ()),
-    "flf2v": (("image", "end_image"), ()),  # WanFirstLastFrameToVideo start_image, end_image
-    "ti2v": ((), ("image",)),  # Wan22ImageToVideoLatent start_image is optional: none -> pure T2V
-    "animate2": (("image", "video"), ()),  # WanAnimate2ToVideo reference_image, pose_video
-}
-MEDIA_KIND = {"image": "image", "end_image": "image", "audio": "audio", "video": "video"}  # key -> what it must be
-# The side a mode's latent needs a multiple of (Wan 2.1 VAE x8 and patch 2: 16; the 5B's Wan 2.2
-# VAE x16 and patch 2: 32, Wan22ImageToVideoLatent's step).
-SIDE_MULTIPLE = {"ti2v": 32}
 SEED_MAX = 2**64 - 1  # ComfyUI's seed inputs
 TEXT_MAX = 20_000
 MAX_ENTRIES = 16  # files in one stock job
@@ -188,23 +176,21 @@ def check_payload(raw: Any, limits: Limits) -> None:
 # ---------------------------------------------------------------- typed jobs
 
 def _media(raw: Mapping[str, Any], mode: str, workflow: str, limits: Limits) -> dict[str, Media]:
-    if mode not in MEDIA_KEYS:
-        raise JobError(f"input.workflow: the worker has no media table for mode '{mode}' (workflow '{workflow}'): "
-                       "update the worker (wan22/serverless/jobs.py MEDIA_KEYS)")
-    needs, may = MEDIA_KEYS[mode]
-    for key in MEDIA_KIND:
-        if key in raw and key not in needs + may:
-            takes = " and ".join(f"input.{k}" for k in needs + may) or "no input files"
+    spec = mode_spec(mode)
+    for key in MEDIA:
+        if key in raw and key not in spec.media:
+            takes = " and ".join(f"input.{k}" for k in spec.media) or "no input files"
             raise JobError(f"input.{key}: workflow '{workflow}' takes {takes}; drop input.{key}")
-        if key in needs and key not in raw:
+        if key in spec.needs and key not in raw:
             what = "an end image (the last frame)" if key == "end_image" else f"{'an' if key[0] in 'aeiou' else 'a'} {key}"
             raise JobError(f"input.{key}: workflow '{workflow}' needs {what} (base64, a data: URL or an https:// URL)")
-    return {key: load(raw[key], f"input.{key}", limits.max_file, (MEDIA_KIND[key],)) for key in needs + may if key in raw}
+    return {key: load(raw[key], f"input.{key}", limits.max_file, (MEDIA[key].kind,)) for key in spec.media if key in raw}
 
 
-def _s2v_frames(job: TypedJob, limits: Limits) -> None:
+def _audio_frames(job: TypedJob, limits: Limits) -> None:
+    """A chunked-audio mode (s2v): 16 fps, and frames from the audio's chunk plan unless given."""
     if job.fps is not None and job.fps != S2V_AUDIO_FPS:
-        raise JobError(f"input.fps: s2v runs at {S2V_AUDIO_FPS:g} fps (WanSoundImageToVideo slices the audio at that "
+        raise JobError(f"input.fps: {job.mode} runs at {S2V_AUDIO_FPS:g} fps (WanSoundImageToVideo slices the audio at that "
                        "rate): drop input.fps or set it to 16")
     if job.frames is None:
         seconds = float(job.media["audio"].seconds or 0.0)
@@ -260,7 +246,7 @@ def parse_typed(raw: Mapping[str, Any], limits: Limits) -> TypedJob:
             setattr(job, key, text(key, raw[key]))
     for key in ("width", "height"):
         if key in raw:
-            setattr(job, key, side(key, raw[key], limits, SIDE_MULTIPLE.get(job.mode, 16)))
+            setattr(job, key, side(key, raw[key], limits, mode_spec(job.mode).side_multiple))
     if "frames" in raw:
         job.frames = frame_count(raw["frames"], limits)
     if "fps" in raw:
@@ -269,8 +255,8 @@ def parse_typed(raw: Mapping[str, Any], limits: Limits) -> TypedJob:
         job.timeout = number("timeout", raw["timeout"], 0.0, limits.max_timeout)
     _router(job, raw)
     job.media = _media(raw, job.mode, wid, limits)
-    if job.mode == "s2v":
-        _s2v_frames(job, limits)
+    if mode_spec(job.mode).chunked_audio:
+        _audio_frames(job, limits)
     return job
 
 

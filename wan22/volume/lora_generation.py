@@ -18,7 +18,8 @@ from typing import Any
 from ..catalog import BY_ROLE, LIGHTNING_FILES, USABLE
 from ..errors import PlanError
 from ..plan.lightning import GENERATIONS, LIGHTNING_PRESETS, Generation, identify
-from ..plan.presets import EXPERT_TASK, Preset
+from ..plan.modes import family
+from ..plan.presets import Preset
 from .checks import HeaderCache, inspect_file
 from .find import find
 from .listing import Listing
@@ -39,7 +40,7 @@ class FastPath:
 
 
 def applies(p: Preset) -> bool:
-    return p.mode in EXPERT_TASK and p.preset in LIGHTNING_PRESETS
+    return family(p.mode) is not None and p.preset in LIGHTNING_PRESETS
 
 
 def path_roles(p: Preset, g: Generation) -> tuple[str, ...]:
@@ -61,7 +62,7 @@ def fast_paths(p: Preset) -> list[FastPath]:
     """Every path of a fast workflow, newest generation first; the preset's own path included."""
     if not applies(p):
         return []
-    task = EXPERT_TASK[p.mode]
+    task = family(p.mode)
     gens = [g for g in GENERATIONS if g.task == task and g.pair
             and (g.kind == "lora" or p.preset == "fast")]
     gens.sort(key=lambda g: g.date or "", reverse=True)
