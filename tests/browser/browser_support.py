@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -206,3 +208,50 @@ class BrowserRun:
         return dict(ph)
 
 
+# ---------------------------------------------------------------- checks shared by the browser tests
+
+def _ours(entry: dict[str, Any]) -> bool:
+    blob = f"{entry.get('url', '')} {entry.get('text', '')}".lower()
+    return "wan22" in blob or "comfyui-wan22" in blob
+
+
+@cache
+def cli_plan(args: tuple[str, ...]) -> tuple[int, Any]:
+    """`python -m wan22 plan ... --json` as a user runs it: (exit code, JSON or error text)."""
+    p = subprocess.run([sys.executable, "-m", "wan22", "plan", *args, "--json"], cwd=str(REPO), capture_output=True,
+                       text=True, timeout=60)
+    if p.returncode == 0:
+        return 0, json.loads(p.stdout)
+    return p.returncode, (p.stderr or p.stdout).strip()
+
+
+def _cli_args(widgets: dict[str, Any], extra: list[str]) -> tuple[str, ...]:
+    return ("--mode", widgets["mode"], "--preset", widgets["preset"], *extra)
+
+
+def _check_shown(pv: dict[str, Any], plan: dict[str, Any]) -> None:
+    """The preview's text and chart show this plan."""
+    assert pv["visible"], "the preview is not visible on the node"
+    assert pv["head"].startswith(f"{plan['mode']} / {plan['preset']}") and plan["workflow"] in pv["head"]
+    s = pv["settings"]
+    assert f"{plan['steps']} steps" in s and f"cfg {plan['cfg']:g}" in s and f"shift {plan['shift']:g}" in s
+    assert f"{plan['sampler']} / {plan['scheduler']}" in s
+    if plan["boundary"] is not None:
+        assert f"boundary {plan['boundary']:.3f}" in s and f"split @ step {plan['split_step']}" in s
+    assert [st["expert"] for st in pv["stages"]] == [st["expert"] for st in plan["stages"]]
+    for shown, st in zip(pv["stages"], plan["stages"], strict=True):
+        assert f"steps {st['start_step']}–{st['end_step']}" in shown["text"]
+        assert st["expert_file"] in shown["text"]
+        assert [(lo["file"], lo["strength"]) for lo in shown["loras"]] == [(lo["file"], lo["strength"]) for lo in st["loras"]]
+        for lo, lo_shown in zip(st["loras"], shown["loras"], strict=True):
+            assert f"× {lo['strength']:g}" in lo_shown["text"] and lo["file"] in lo_shown["text"]
+    for w in plan["warnings"]:
+        assert w in pv["notes"]
+    chart = pv["chart"]
+    assert chart["visible"] and chart["width"] > 100 and chart["height"] > 50
+    assert [float(x) for x in chart["sigmas"].split(",")] == plan["sigmas"]
+    assert int(chart["split"]) == plan["split_step"]
+    assert (float(chart["boundary"]) if chart["boundary"] else None) == plan["boundary"]
+    owners = [next(k for k, st in enumerate(plan["stages"]) if st["start_step"] <= i < st["end_step"])
+              for i in range(plan["steps"])]
+    assert [int(x) for x in chart["owners"].split(",")] == owners

@@ -19,8 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import DRIVER_TIMEOUT, HERE, PLAN_CASES, BrowserRun, Frontend, chromium_path
-from test_frontend import _check_shown, _cli_args, _ours, cli_plan
+from browser_support import (
+    DRIVER_TIMEOUT,
+    HERE,
+    PLAN_CASES,
+    BrowserRun,
+    Frontend,
+    _check_shown,
+    _cli_args,
+    _ours,
+    chromium_path,
+    cli_plan,
+)
 
 RENDERERS = ["classic", "nodes2"]
 # The space Nodes 2.0 keeps under the last widget for the node's badges and its "advanced inputs"

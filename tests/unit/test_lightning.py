@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.snapshots import _contains  # the snapshots' rule: keys may be added, none may change
 from support.worker_jobs import b64, png_bytes
-from test_cli_snapshots import _contains  # the snapshots' rule: keys may be added, none may change
 
 from wan22.catalog import BY_NAME, BY_ROLE, LIGHTNING_DATA, LIGHTNING_FILES
 from wan22.errors import PlanError

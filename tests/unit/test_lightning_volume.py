@@ -1,6 +1,6 @@
 """Lightning generations on a volume: the inventory says through which path a fast workflow is
 ready (LoRA pair or distilled experts), and `fetch --lightning ID` downloads exactly that pair
-from a real HTTP server on 127.0.0.1 (test_fetch's mirror)."""
+from a real HTTP server on 127.0.0.1 (tests/support/mirror.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_fetch import Mirror, fetch_json
+from support.mirror import Mirror, fetch_json
 
 from wan22.catalog import BY_ROLE, lightning_role
 from wan22.demo.demo_volume import make_demo_volume

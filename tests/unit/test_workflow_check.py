@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_workflow_refs import EXPECTED  # what each template loads, read off the template files
+from support.template_loads import EXPECTED  # what each template loads, read off the template files
 
 from wan22.catalog import BY_ROLE
 from wan22.graph.reader import workflow_refs
