@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from support.harness import DAMAGED, PromptFailed, PromptRejected
 
@@ -25,11 +26,7 @@ Prompt = dict[str, Any]
 
 
 def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    return float(psutil.Process(pid).memory_info().rss) / (1 << 20)
 
 
 def base() -> Prompt:

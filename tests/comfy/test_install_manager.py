@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support.harness import Server, free_port
+from support.harness import Server, free_port, worker_comfyui_upload
 
 from wan22.catalog import FILES
 
@@ -183,7 +183,7 @@ def test_manager_cli_installs_from_a_clone_and_comfyui_loads_it(comfyui_path: Pa
         # S2V audio through the stock RunPod worker: its input.images upload goes to /upload/image, which
         # stores any bytes under the given name; LoadAudio then offers the WAV (docs/deploy.md)
         wav = _tiny_wav()
-        status, body = _upload(server, "wan22_speech.wav", wav)
+        status, body = worker_comfyui_upload(server, "wan22_speech.wav", wav, timeout=30)
         assert status == 200, body
         assert "wan22_speech.wav" in _options(server.get("/object_info/LoadAudio")["LoadAudio"]["input"]["required"]["audio"])
         assert (comfy / "input" / "wan22_speech.wav").read_bytes() == wav
@@ -269,24 +269,3 @@ def _tiny_wav() -> bytes:
         w.setframerate(16000)
         w.writeframes(b"\x00\x01" * 1600)
     return buf.getvalue()
-
-
-def _upload(server: Server, name: str, data: bytes) -> tuple[int, Any]:
-    """What the stock worker's handler does with an input.images entry: a multipart POST to
-    /upload/image, content type image/png whatever the bytes are, overwrite=true."""
-    import json
-    import urllib.error
-    import urllib.request
-    import uuid
-
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
-            "Content-Type: image/png\r\n\r\n").encode() + data + (
-            f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue\r\n--{boundary}--\r\n").encode()
-    req = urllib.request.Request(server.url + "/upload/image", data=body, method="POST",
-                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")

@@ -17,13 +17,12 @@ import re
 import socket
 import subprocess
 import sys
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.harness import video_info
+from support.harness import video_info, worker_comfyui_upload
 
 from wan22.api.edits import expected_frames, tiny_overrides, use_precomputed_conditioning
 from wan22.demo.inputs import speech_wav
@@ -85,18 +84,6 @@ def test_submit_preflight_lists_problems_and_queues_nothing(comfy_server: Any, t
     assert not (comfy_server.base / "input" / "wan22_i2v_fast.jpg").exists()  # nothing uploaded
 
 
-def _worker_upload(server: Any, name: str, blob: bytes) -> None:
-    """What worker-comfyui's upload_images() sends: multipart 'image' (name, bytes, image/png) + overwrite."""
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
-            "Content-Type: image/png\r\n\r\n").encode() + blob + (
-        f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue\r\n--{boundary}--\r\n").encode()
-    req = urllib.request.Request(server.url + "/upload/image", data=body, method="POST",
-                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        assert r.status == 200
-
-
 @pytest.mark.slow
 def test_runpod_request_replayed_like_the_worker_runs_s2v_with_its_audio(comfy_server: Any, tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:6]
@@ -113,7 +100,8 @@ def test_runpod_request_replayed_like_the_worker_runs_s2v_with_its_audio(comfy_s
     assert audio_name.endswith(wav.name)
     assert not (comfy_server.base / "input" / audio_name).exists()  # writing the body uploads nothing
     for item in body["images"]:
-        _worker_upload(comfy_server, item["name"], base64.b64decode(item["image"]))
+        status, answer = worker_comfyui_upload(comfy_server, item["name"], base64.b64decode(item["image"]))
+        assert status == 200, answer
     assert (comfy_server.base / "input" / audio_name).read_bytes() == wav.read_bytes()
     entry = comfy_server.run(body["workflow"], timeout=1200)
     videos = [f for f in comfy_server.output_files(entry) if f.suffix == ".mp4"]

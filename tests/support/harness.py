@@ -5,7 +5,9 @@ wan22.demo.server."""
 
 from __future__ import annotations
 
+import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +128,6 @@ class Server(toolkit.ComfyServer):
         self.run(NOOP_PROMPT, timeout=120)
 
 
-def cached_nodes(entry: dict[str, Any]) -> set[str]:
-    """Node ids a history entry says were served from ComfyUI's cache (its execution_cached message)."""
-    return {str(n) for kind, data in entry.get("status", {}).get("messages", []) if kind == "execution_cached"
-            for n in data.get("nodes", [])}
-
-
 def video_info(path: Path) -> dict[str, Any]:
     import av
 
@@ -147,3 +143,19 @@ def video_info(path: Path) -> dict[str, Any]:
             samples = sum(f.samples for f in c.decode(a))
             info["audio_seconds"] = samples / a.codec_context.sample_rate
     return info
+
+
+def worker_comfyui_upload(server: Any, name: str, data: bytes, timeout: float = 60.0) -> tuple[int, Any]:
+    """What worker-comfyui sends for an input image (its upload_images()): a multipart POST to
+    /upload/image, 'image' typed image/png whatever the bytes are, overwrite=true. Sent raw on
+    purpose (another client's request, not ours); (status, parsed JSON or text)."""
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + data + (
+        f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue\r\n--{boundary}--\r\n").encode()
+    status, raw = server.client.request("POST", "/upload/image", body,
+                                        {"Content-Type": f"multipart/form-data; boundary={boundary}"}, timeout=timeout)
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
