@@ -4,6 +4,7 @@
 import { app } from "../../scripts/app.js";
 import { ensureStyles, h } from "./lib/dom.js";
 import { renderCompactReport } from "./lib/inventory_view.js";
+import { fitNode } from "./lib/live_widget.js";
 
 const NODE_ID = "Wan22VolumeInventory";
 const WIDGET = "wan22_report";
@@ -51,12 +52,12 @@ function showReport(node, message) {
   const inner = w.wan22Inner ?? w.element;
   inner.replaceChildren(report ? renderCompactReport(report) : h("pre", { class: "wan22-hint" }, text || "(no report)"));
   w.element.title = text;
-  if ((node.size?.[0] ?? 0) < 400) node.setSize?.([400, node.size?.[1] ?? 200]);
+  if ((node.size?.[0] ?? 0) < 400) fitNode(app, node, [400, node.size?.[1] ?? 200]);
   // Grow the node to the report once the browser has laid it out.
   requestAnimationFrame(() => {
     const top = w.y ?? w.last_y;
     const needed = Number.isFinite(top) ? top + Math.min(520, inner.offsetHeight + 8) + 12 : node.computeSize?.()?.[1] ?? 0;
-    if ((node.size?.[1] ?? 0) < needed) node.setSize?.([node.size[0], needed]);
+    if ((node.size?.[1] ?? 0) < needed) fitNode(app, node, [node.size[0], needed]);
     node.setDirtyCanvas?.(true, true);
   });
 }

@@ -8,7 +8,7 @@ import { api } from "../../scripts/api.js";
 import { app } from "../../scripts/app.js";
 import { getPlan, PLAN_WIDGETS, planQuery } from "./lib/api.js";
 import { ensureStyles, fmtNum, h, STAGE_COLORS, stageKind } from "./lib/dom.js";
-import { LiveElements, watchValue } from "./lib/live_widget.js";
+import { fitNode, LiveElements, watchValue } from "./lib/live_widget.js";
 import { drawPlanChart, isBaseStage, stageBand, stageOfStep } from "./lib/plan_chart.js";
 
 const NODE_ID = "Wan22ModeRouter";
@@ -167,7 +167,7 @@ class PlanPreview {
       const needed = Number.isFinite(top) ? top + this.inner.offsetHeight + 28 : computed;
       const w = Math.max(node.size?.[0] ?? 0, 440);
       const hgt = Math.max(node.size?.[1] ?? 0, computed, needed);
-      if (w !== node.size?.[0] || hgt !== node.size?.[1]) node.setSize?.([w, hgt]);
+      if (w !== node.size?.[0] || hgt !== node.size?.[1]) fitNode(app, node, [w, hgt]);
       node.setDirtyCanvas?.(true, true);
     });
   }
@@ -180,7 +180,7 @@ class PlanPreview {
     const spare = this.el.offsetHeight - (this.inner.offsetHeight + 6);
     if (!this.el.offsetHeight || Math.abs(spare) < 2 || !node.size) return;
     const w = Math.max(node.size[0] ?? 0, 440);
-    node.setSize?.([w, Math.max(80, node.size[1] - spare)]);
+    fitNode(app, node, [w, Math.max(80, node.size[1] - spare)]);
     node.setDirtyCanvas?.(true, true);
   }
 

@@ -8,6 +8,8 @@
 //                            that replaced it (Nodes 2.0 keeps a node's DOM across undo, redo and
 //                            graph reloads when the new node has the same id, and does not mount
 //                            the new node's widget element: the old one would stay on screen)
+//   fitNode(app, node, size) resizes a node to its DOM widget's content without making that an
+//                            undo step
 
 /** Wraps `widget.value` (the frontend's accessor, or a plain property) so that `onChange` runs
  * after each assignment. Returns false when the property cannot be wrapped. */
@@ -84,3 +86,40 @@ export class LiveElements {
     }
   }
 }
+
+/** Resizes `node` to fit its DOM widget's content. Layout that follows content is not an edit, but
+ * the frontend's change tracker compares the whole graph, node sizes included, with the state it
+ * holds on every key and mouse event: a size it has not seen becomes an undo step of its own and
+ * empties the redo queue (then Ctrl+Z undoes a resize nobody made, or Ctrl+Y after Ctrl+Z does
+ * nothing). So the node's size is also written into its entry of the tracker's current state, now
+ * and on each frame of the next SETTLE_MS in which it changes: Nodes 2.0 measures the node's DOM
+ * after a resize and writes its own size back (a fraction of a pixel, tens of pixels off ours). The
+ * rest of that state is left alone: an edit not yet recorded is still recorded. A frontend without
+ * a change tracker only gets the resize. */
+export function fitNode(app, node, size) {
+  node.setSize?.(size);
+  const until = performance.now() + SETTLE_MS;
+  let seen = null;
+  const absorb = () => {
+    const ct = app.extensionManager?.workflow?.activeWorkflow?.changeTracker;
+    // While an undo or redo loads its state, the tracker's current state is the one it replaces.
+    if (!ct?.activeState || ct._restoringState || !node.graph || !(node.size?.length >= 2)) return false;
+    const state = ct.activeState;
+    const lists = node.graph === (app.rootGraph ?? app.graph) ? [state.nodes]
+      : (state.definitions?.subgraphs ?? []).filter((sg) => sg?.id === node.graph.id).map((sg) => sg.nodes);
+    for (const list of lists) {
+      // (Nodes 2.0 gives a node a string id; the serialized state keeps the number.)
+      const entry = Array.isArray(list) ? list.find((n) => n && String(n.id) === String(node.id)) : null;
+      if (entry) entry.size = [node.size[0], node.size[1]];
+    }
+    return true;
+  };
+  const watch = () => {
+    const now = `${node.size?.[0]},${node.size?.[1]}`;
+    if (now !== seen && absorb()) seen = now;
+    if (performance.now() < until && node.graph) requestAnimationFrame(watch);
+  };
+  watch();
+}
+
+const SETTLE_MS = 1500;

@@ -44,10 +44,10 @@ const save = () => fs.writeFileSync(input.results, JSON.stringify(results, null,
 const log = (msg) => process.stdout.write(`[drive_preview ${((Date.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`);
 
 /** A workflow (UI format) with one router, node id 1, and these widget values. */
-function routerWorkflow(values) {
+function routerWorkflow(values, size = [440, 400]) {
   const v = { ...DEFAULTS, ...values };
   return { last_node_id: 1, last_link_id: 0, version: 0.4, links: [], groups: [], config: {}, extra: {},
-    nodes: [{ id: 1, type: "Wan22ModeRouter", pos: [120, 110], size: [440, 400], flags: {}, order: 0, mode: 0,
+    nodes: [{ id: 1, type: "Wan22ModeRouter", pos: [120, 110], size, flags: {}, order: 0, mode: 0,
       inputs: [], outputs: [], properties: {}, widgets_values: ORDER.map((k) => v[k]) }] };
 }
 
@@ -152,8 +152,12 @@ async function installHelpers(page) {
     W.history = () => {
       const ct = window.app.extensionManager?.workflow?.activeWorkflow?.changeTracker;
       const modes = (q) => (q ?? []).map((st) => st?.nodes?.find((n) => n.type === "Wan22ModeRouter")?.widgets_values?.[0] ?? null);
+      const router = (st) => st?.nodes?.find((n) => n.type === "Wan22ModeRouter");
+      const strip = (st) => JSON.stringify({ ...st, nodes: st?.nodes?.map((n) => ({ ...n, size: null })), extra: { ...st?.extra, ds: null } });
       return { undo: modes(ct?.undoQueue), redo: modes(ct?.redoQueue), active: modes([ct?.activeState])[0],
-        focus: document.activeElement?.tagName ?? null };
+        focus: document.activeElement?.tagName ?? null, live: [...(W.router()?.size ?? [])],
+        sizes: [...(ct?.undoQueue ?? []), ct?.activeState].map((st) => router(st)?.size ?? null),
+        same_but_size: (ct?.undoQueue ?? []).map((st, i, q) => strip(st) === strip(q[i + 1] ?? ct.activeState)) };
     };
     W.layout = () => {
       const node = W.router();
@@ -230,7 +234,7 @@ async function nodeClip(page) {
   return { x, y, width: Math.min(1440 - x, r.width + 24), height: Math.min(1080 - y, r.height + 24) };
 }
 
-async function loadRouter(page, values) {
+async function loadRouter(page, values, size) {
   await page.evaluate(async (wf) => {
     await window.app.loadGraphData(wf, true, false, "wan22_preview");
     const ds = window.app.canvas.ds;
@@ -238,7 +242,7 @@ async function loadRouter(page, values) {
     ds.offset[0] = 380;
     ds.offset[1] = 0;
     window.app.canvas.setDirty(true, true);
-  }, routerWorkflow(values));
+  }, routerWorkflow(values, size));
 }
 
 async function runRenderer(page, r) {
@@ -272,11 +276,20 @@ async function runRenderer(page, r) {
     });
   }
   await step(page, `${r}:edit`, async () => {
+    // A router saved smaller than its preview (an older file, another tool): the preview grows the
+    // node after the load and again after each undo, and that growth must not become a step of the
+    // undo history (it would empty the redo queue: Ctrl+Y after Ctrl+Z would do nothing).
+    await loadRouter(page, { mode: "i2v", preset: "fast" }, [440, 160]);
+    await settle();
+    await page.waitForTimeout(300);
+    const loaded = await page.evaluate(() => window.__wan22preview.history());
     // A user's edit: the mode combo i2v -> t2v, with the mouse (the change tracker records it).
     await editModeWithTheMouse(page, vue);
     const reached = await page.evaluate(() => window.__wan22preview.waitValues({ mode: "t2v" }));
     await clickEmptyCanvas(page);
-    return { reached, shown: await settle() };
+    const shown = await settle();
+    await page.waitForTimeout(300);
+    return { reached, shown, history: { loaded, edited: await page.evaluate(() => window.__wan22preview.history()) } };
   });
   await step(page, `${r}:undo`, async () => {
     const before = await page.evaluate(() => window.__wan22preview.history());

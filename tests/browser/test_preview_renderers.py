@@ -123,15 +123,20 @@ def test_nodes2_preview_is_the_plan_the_cli_prints(preview_run: BrowserRun, case
 @pytest.mark.parametrize("renderer", RENDERERS)
 def test_preview_follows_undo_and_redo(preview_run: BrowserRun, renderer: str) -> None:
     """The mode changed with the mouse, then Ctrl+Z puts the old value back (in a new node object
-    with the same id): the page shows the old plan, and after Ctrl+Y the new one again."""
+    with the same id): the page shows the old plan, and after Ctrl+Y the new one again. The router
+    was saved smaller than its preview, so the preview grows it after the load and after the undo:
+    that growth is layout, not an edit, and must leave the redo queue alone."""
     edit = _phase(preview_run, renderer, "edit")
     assert edit["reached"], "the mouse did not change the mode"
     _assert_shows(edit["shown"], {"mode": "t2v", "preset": "fast"})
+    hist = edit["history"]
+    assert hist["edited"]["undo"] == [*hist["loaded"]["undo"], "i2v"], f"the edit is not one undo step (the preview's growth is not an edit): {hist}"
     undo = _phase(preview_run, renderer, "undo")
-    assert undo["reached"], "Ctrl+Z did not restore the router's values (the frontend's undo)"
+    assert undo["reached"], f"Ctrl+Z did not restore the router's values (the frontend's undo): {undo['history']}"
     _assert_shows(undo["shown"], {"mode": "i2v", "preset": "fast"})
+    assert undo["history"]["after"]["redo"] == ["t2v"], f"the preview's refit after Ctrl+Z became an undo step: {undo['history']}"
     redo = _phase(preview_run, renderer, "redo")
-    assert redo["reached"], "Ctrl+Y did not restore the router's values (the frontend's redo)"
+    assert redo["reached"], f"Ctrl+Y did not restore the router's values (the frontend's redo): {redo['history']}"
     _assert_shows(redo["shown"], {"mode": "t2v", "preset": "fast"})
 
 
