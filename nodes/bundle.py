@@ -22,7 +22,7 @@ from ..wan22.plan.bundle_spec import (
     Resolved,
     resolve_bundle,
 )
-from ..wan22.plan.modes import MODES
+from ..wan22.plan.modes import MODES, MODES_TOOLTIP
 from ..wan22.volume.checks import check_model_file
 from . import loading
 from .types import LOADERS, Bundle
@@ -141,11 +141,7 @@ class Wan22BundleLoader(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         listings, _ = _listings()
         inputs: list[io.Input] = [
-            io.Combo.Input("mode", options=list(MODES), default="i2v",
-                           tooltip="i2v: image to video (two experts) · t2v: text to video (two experts) · "
-                                   "s2v: sound to video · animate: character animation · "
-                                   "ti2v: text or image to video on the 5B model (Wan 2.2 VAE) · "
-                                   "animate2: Wan Animate 2 (reference image + driving video)"),
+            io.Combo.Input("mode", options=list(MODES), default="i2v", tooltip=MODES_TOOLTIP),
         ]
         for spec in BUNDLE_INPUTS:
             extra = [NONE] if spec.optional else []

@@ -22,6 +22,7 @@ from wan22.plan.modes import (
     MODE_TABLE,
     MODES,
     MODES_FILE,
+    MODES_TOOLTIP,
     check_bundle_inputs,
     family,
     load_modes,
@@ -122,11 +123,25 @@ def test_the_readme_s_media_table_is_the_rows() -> None:
     assert seen == {m.mode: (m.needs, m.may) for m in MODE_TABLE}, "README's media table differs from modes.json"
 
 
+def test_the_bundle_loader_s_mode_tooltip_and_doc_name_every_row() -> None:
+    """The tooltip is built from the rows (the hand-written one had lost flf2v); the node's help
+    page (js/docs) lists each mode with its row's title."""
+    mode_input = OBJECT_INFO["Wan22BundleLoader"]["input"]["required"]["mode"]
+    assert mode_input[1]["tooltip"] == MODES_TOOLTIP
+    assert [part.split(":", 1)[0] for part in MODES_TOOLTIP.split(" · ")] == list(MODES)
+    doc = (REPO / "js" / "docs" / "Wan22BundleLoader.md").read_text(encoding="utf-8")
+    row = next(line for line in doc.splitlines() if line.startswith("| `mode` |"))
+    for m in MODE_TABLE:
+        assert f"`{m.mode}` {m.title.split(' (')[0]}" in row, f"js/docs/Wan22BundleLoader.md: the mode row lacks {m.mode}"
+
+
 # ---------------------------------------------------------------- a bad row names the mode and field
 
 @pytest.mark.parametrize("edit,needle", [
     (lambda r: r.pop("vae"), "missing fields ['vae']"),
     (lambda r: r.update(vea="vae"), "unknown fields ['vea']"),
+    (lambda r: r.pop("title"), "missing fields ['title']"),
+    (lambda r: r.update(title=""), "'title' must be a non-empty string"),
     (lambda r: r.update(vae="vae23"), "'vae' names 'vae23', which is not a catalog role"),
     (lambda r: r.update(experts={"high_noise_model": "i2v_high", "low_noise_model": "i2v_medium"}),
      "'experts.low_noise_model' names 'i2v_medium'"),

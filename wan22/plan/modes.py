@@ -63,6 +63,7 @@ class LoraRule:
 class ModeSpec:
     """One row of modes.json.
 
+    `title`: what the mode makes, in a few words, for people (the bundle loader's mode tooltip).
     `experts`: (bundle input, roles) per expert input: (high, low) for a two-expert mode, one
     `model` input otherwise; an input's first role is its own, the others are roles it also
     serves (Animate 2's quality and distilled models). `family`/`boundary`: the expert family a
@@ -77,6 +78,7 @@ class ModeSpec:
     """
 
     mode: str
+    title: str
     experts: tuple[tuple[str, tuple[str, ...]], ...]
     text_encoder: str
     vae: str
@@ -130,7 +132,7 @@ class ModeSpec:
 
 _FIELDS = {f.name: f for f in fields(ModeSpec)}
 _REQUIRED = {n for n, f in _FIELDS.items() if f.default is MISSING}
-_STRINGS = ("mode", "text_encoder", "vae", "size_node", "source", "family", "extend_node", "end_image_input",
+_STRINGS = ("mode", "title", "text_encoder", "vae", "size_node", "source", "family", "extend_node", "end_image_input",
             "optional_image_input")
 _FLAGS = ("reference_latent", "chunked_audio", "pose_cache")
 _RULE_KEYS = {"refuse", "roles", "noise", "catalog", "name_contains"}
@@ -300,6 +302,8 @@ def check_bundle_inputs(table: tuple[ModeSpec, ...], inputs: Mapping[str, str]) 
 MEDIA, MODE_TABLE = load_modes(json.loads(MODES_FILE.read_text(encoding="utf-8")))
 MODES: tuple[str, ...] = tuple(m.mode for m in MODE_TABLE)
 MODE_BY_NAME: dict[str, ModeSpec] = {m.mode: m for m in MODE_TABLE}
+# The bundle loader's mode tooltip: every row, in the table's order.
+MODES_TOOLTIP = " · ".join(f"{m.mode}: {m.title}" for m in MODE_TABLE)
 
 
 def mode_spec(mode: str) -> ModeSpec:
