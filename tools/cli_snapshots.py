@@ -1,7 +1,8 @@
 """Write (or check) snapshots of every CLI surface: `--help` of the program and of each
 subcommand, and the `--json` output of the commands that print one, with machine paths
 replaced by placeholders. The snapshots in tests/fixtures/cli/ were taken from the code
-before `wan22/` was split into wings (fetch, worker and run: when they were added);
+before `wan22/` was split into wings (fetch, worker and run, and the plans of later preset rows:
+when they were added);
 tests/unit/test_cli_snapshots.py compares against them.
 
     python tools/cli_snapshots.py write DIR      # snapshots of the code on sys.path
@@ -17,13 +18,13 @@ import tempfile
 from pathlib import Path
 
 SUBCOMMANDS = ("inventory", "plan", "audio-prep", "submit", "demo-volume", "sparse-volume", "demo", "fetch", "worker", "run")
-PLAN_CASES = (
-    ("i2v", "quality"), ("i2v", "fast"), ("i2v", "fast_480p"), ("t2v", "quality"), ("t2v", "fast"),
-    ("s2v", "quality"), ("s2v", "fast"), ("animate", "quality"), ("animate", "fast"),
-    ("i2v", "fast_motion"), ("t2v", "fast_motion"),
-    ("ti2v", "quality"),
-    ("animate2", "quality"), ("animate2", "distilled"),
-)
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from wan22.plan.presets import PRESET_TABLE  # noqa: E402
+
+# `plan --json` of every preset row (a new preset gets its snapshot by running `write`).
+PLAN_CASES = tuple((p.mode, p.preset) for p in PRESET_TABLE)
 
 
 def run(repo: Path, args: list[str], env_extra: dict[str, str] | None = None) -> tuple[int, str]:
@@ -75,7 +76,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[1] != "write":
         print(__doc__)
         return 2
-    repo = Path(__file__).resolve().parent.parent
+    repo = REPO
     dest = Path(argv[2])
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
