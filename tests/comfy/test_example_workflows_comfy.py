@@ -8,8 +8,8 @@ How the runs are shrunk (all through documented functions in wan22.api.edits):
   S2V chunks of 77); S2V and Animate *quality* also get the router's steps override (4), the
   other presets run their own steps;
 - use_precomputed_conditioning: CLIPTextEncode -> LoadTrainingDataset (the umT5 stand-in takes
-  ~30 s per encode and returns NaN). test_i2v_fast_with_real_text_encoder runs one twin with
-  CLIPTextEncode as-is.
+  ~40 s per encode and returns NaN). test_worker_restart.py's
+  test_typed_job_with_the_real_clip_text_encode runs the i2v fast twin with CLIPTextEncode as-is.
 - Animate twins run without the face video: WanAnimateToVideo resizes face frames to 512x512
   and the motion encoder runs on them every step (~7 s per frame per step on 2 CPU cores);
   test_animate_fast_with_face_video runs the full graph at 1 frame.
@@ -177,17 +177,3 @@ def test_animate_fast_with_face_video(comfy_server: Any, live: dict[str, Any]) -
     an = next(n for n in prompt.values() if n["class_type"] == "WanAnimateToVideo")
     assert "face_video" in an["inputs"] and "pose_video" in an["inputs"] and "clip_vision_output" in an["inputs"]
     assert run_and_check(comfy_server, live, prompt)["frames"] == 1
-
-
-@pytest.mark.slow
-def test_i2v_fast_with_real_text_encoder(comfy_server: Any, live: dict[str, Any]) -> None:
-    """The i2v fast twin as-is (CLIPTextEncode with the umT5 stand-in: slow, NaN conditioning,
-    black frames) still writes an mp4 with the right frame count. Only the two prompt texts are
-    made equal: ComfyUI's cache then runs the two CLIPTextEncode nodes once, one stand-in encode
-    (~40 s on 2 cores) instead of two; the encode is real either way."""
-    prompt = tiny_overrides(api("wan22_i2v_fast"))
-    encoders = [n for n in prompt.values() if n["class_type"] == "CLIPTextEncode"]
-    assert len(encoders) == 2
-    for n in encoders:
-        n["inputs"]["text"] = "a fox in the snow"
-    assert run_and_check(comfy_server, live, prompt)["frames"] == 9

@@ -185,7 +185,9 @@ def test_comfyui_hung_mid_job_is_killed_and_restarted(started: WorkerProc) -> No
 
 
 def test_typed_job_with_the_real_clip_text_encode(started: WorkerProc, tmp_path: Path) -> None:
-    # The same text for both prompts: ComfyUI's cache runs two identical CLIPTextEncode nodes once,
+    # The job is the shipped i2v fast API twin (example_workflows/api/wan22_i2v_fast.json) with its
+    # CLIPTextEncode nodes as they are: the one run of that twin through a real umT5 encode (the other
+    # tests feed precomputed conditioning). The same text for both prompts: ComfyUI's cache runs two identical CLIPTextEncode nodes once,
     # so this costs one umT5 stand-in encode (~30-60 s here), not two; the encode is real either way.
     text = "a fox in the snow"
     resp = started.runsync({"workflow": "i2v_fast", "image": b64(png_bytes()), "prompt": text, "negative_prompt": text,
