@@ -151,13 +151,13 @@ async function installHelpers(page) {
     /** The change tracker's undo / redo depth and the focused element (for the failure messages). */
     W.history = () => {
       const ct = window.app.extensionManager?.workflow?.activeWorkflow?.changeTracker;
-      const modes = (q) => (q ?? []).map((st) => st?.nodes?.find((n) => n.type === "Wan22ModeRouter")?.widgets_values?.[0] ?? null);
       const router = (st) => st?.nodes?.find((n) => n.type === "Wan22ModeRouter");
-      const strip = (st) => JSON.stringify({ ...st, nodes: st?.nodes?.map((n) => ({ ...n, size: null })), extra: { ...st?.extra, ds: null } });
+      const modes = (q) => (q ?? []).map((st) => router(st)?.widgets_values?.[0] ?? null);
+      // The router's size in each undo state and the current one, and on the canvas: a step that
+      // differs from the next only in size is layout recorded as an edit.
       return { undo: modes(ct?.undoQueue), redo: modes(ct?.redoQueue), active: modes([ct?.activeState])[0],
         focus: document.activeElement?.tagName ?? null, live: [...(W.router()?.size ?? [])],
-        sizes: [...(ct?.undoQueue ?? []), ct?.activeState].map((st) => router(st)?.size ?? null),
-        same_but_size: (ct?.undoQueue ?? []).map((st, i, q) => strip(st) === strip(q[i + 1] ?? ct.activeState)) };
+        sizes: [...(ct?.undoQueue ?? []), ct?.activeState].map((st) => router(st)?.size ?? null) };
     };
     W.layout = () => {
       const node = W.router();
